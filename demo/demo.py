@@ -33,7 +33,7 @@ def main() -> None:
     """Run the demo."""
     with Workspace(users={"demo": "demo-password"}) as ws:
         print(f"ASP emulator listening on {ws.host}:{ws.port} (TLS, CA {ws.ca_file})")
-        with MongoClient(ws.uri) as client:
+        with MongoClient[dict[str, Any]](ws.uri) as client:
             admin = client.admin
             name = "solarDemo"
             admin.command({"createStreamProcessor": name, "pipeline": PIPELINE})

@@ -448,17 +448,17 @@ class ProcessorRegistry:
                 COMMAND_FAILED, f"stream processor {name} must be stopped before it is modified"
             )
         new_name = _check_type("name", _option(command, "name"), str, "a string")
-        resume = _check_type(
+        resume_given = _check_type(
             "resumeFromCheckpoint", _option(command, "resumeFromCheckpoint"), bool, "a boolean"
         )
-        resume = True if resume is None else resume
+        resume = True if resume_given is None else resume_given
         tier = self.defaults.check_tier(_option(command, "tier"))
         dlq_given = _option(command, "dlq") is not None
         dlq = (
             self._check_dlq(_option(command, "dlq")) if dlq_given else processor.options.get("dlq")
         )
         stages = _option(command, "pipeline")
-        if stages is None and not (new_name or tier or dlq_given):
+        if stages is None and resume_given is None and not (new_name or tier or dlq_given):
             raise CommandError(FAILED_TO_PARSE, "modifyStreamProcessor: nothing to modify")
         if (
             new_name is not None
@@ -469,14 +469,15 @@ class ProcessorRegistry:
                 PROCESSOR_ALREADY_EXISTS if new_name.strip() else FAILED_TO_PARSE,
                 f"cannot rename {name} to {new_name!r}",
             )
-        new_stages = list(stages) if stages is not None else processor.stages
+        pipeline = self._compile(stages if stages is not None else processor.stages)
+        new_stages = list(pipeline.stages)
         if resume and stages is not None and new_stages[:1] != processor.stages[:1]:
             raise CommandError(
                 PROCESSOR_INVALID_OPTIONS,
                 "the $source stage cannot change when resumeFromCheckpoint is true",
             )
         final_name = new_name or name
-        engine = self._engine(final_name, self._compile(new_stages), dlq)
+        engine = self._engine(final_name, pipeline, dlq)
         if resume:
             engine.adopt_checkpoint(processor.engine)
         processor.engine = engine
@@ -520,7 +521,7 @@ class ProcessorRegistry:
     # -- samples ------------------------------------------------------------------------
     def _new_cursor(self, processor: Processor, limit: int | None) -> SampleCursor:
         self._expire_cursors()
-        cursor_id = secrets.randbits(62) or 1
+        cursor_id = secrets.randbits(52) or 1  # exact as a double, for JavaScript clients
         cursor = SampleCursor(cursor_id, processor.name, limit or None)
         for doc in processor.engine.recent_outputs():
             cursor.push(doc)
@@ -594,7 +595,7 @@ class ProcessorRegistry:
         name = f"__process_{next(self._ephemeral_ids)}_{secrets.token_hex(4)}"
         processor = Processor(
             name,
-            list(stages),
+            list(pipeline.stages),
             self._engine(name, pipeline, dlq),
             options={},
             owner=owner,

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+from collections import Counter
 
 from airflow_provider_asp.emulator import wire
 from airflow_provider_asp.emulator.commands import Dispatcher, Session
@@ -30,6 +31,7 @@ class Server:
         self._connection_ids = itertools.count(1)
         self._reply_ids = itertools.count(1)
         self.connections_accepted = 0
+        self.command_counts: Counter[str] = Counter()
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one)."""
@@ -87,6 +89,7 @@ class Server:
             await writer.drain()
 
     async def _answer(self, session: Session, request: wire.Request) -> dict | None:
+        self.command_counts[request.command_name] += 1
         fault = self.faults.take(request.command_name)
         if fault is not None:
             if fault.delay > 0:

@@ -29,7 +29,7 @@ _EXHAUST_ALLOWED = 1 << 16
 # Bits 0-15 are "required": a receiver must refuse a message with a required bit it does not know.
 _KNOWN_REQUIRED_BITS = _CHECKSUM_PRESENT | _MORE_TO_COME
 
-_CODEC = CodecOptions(tz_aware=True)
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions()  # naive UTC datetimes, as the engine uses
 _INT32 = struct.Struct("<i")
 _UINT32 = struct.Struct("<I")
 

@@ -203,6 +203,32 @@ class Workspace:
         """A URI pymongo accepts as is: first user's credentials, TLS with :attr:`ca_file`."""
         return self.uri_for()
 
+    def airflow_connection(
+        self, username: str | None = None, password: str | None = None
+    ) -> dict[str, Any]:
+        """An Airflow connection (type ``asp``) to this workspace, as the JSON form's dict.
+
+        Use ``json.dumps(ws.airflow_connection())`` as ``AIRFLOW_CONN_ASP_DEFAULT``.
+        """
+        user = username if username is not None else self.username
+        return {
+            "conn_type": "asp",
+            "host": self.host,
+            "port": self.port,
+            "login": user,
+            "password": password if password is not None else self._users[user].password,
+            "extra": {"tls_ca_file": self.ca_file},
+        }
+
+    def airflow_connection_uri(
+        self, username: str | None = None, password: str | None = None
+    ) -> str:
+        """The same connection as an Airflow URI: ``asp://user:pass@host:port/?tls_ca_file=...``."""
+        conn = self.airflow_connection(username, password)
+        credentials = f"{quote(conn['login'], safe='')}:{quote(conn['password'], safe='')}"
+        query = urlencode(conn["extra"])
+        return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
+
     # -- inspection and control from tests ----------------------------------------------
     def _call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         if self._loop is None:
@@ -300,6 +326,10 @@ class Workspace:
     def reply_shape(self) -> ReplyShape:
         """``"live"`` (wrapped info, ``messages``) or ``"spec"`` (flat info, ``nextBatch``)."""
         return self._dispatcher.reply_shape
+
+    def command_counts(self) -> dict[str, int]:
+        """How many commands of each name the server has received (handshakes included)."""
+        return dict(self._server.command_counts) if self._server else {}
 
     @property
     def connections_accepted(self) -> int:

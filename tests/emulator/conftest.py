@@ -11,8 +11,9 @@ import pytest
 from pymongo import MongoClient
 
 from airflow_provider_asp.emulator import Workspace
+from airflow_provider_asp.emulator.auth import UserSpec
 
-USERS = {
+USERS: dict[str, UserSpec] = {
     "admin": "admin-password",
     "reader": ("reader-password", ["readAnyDatabase"]),
 }

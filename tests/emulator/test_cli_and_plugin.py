@@ -38,7 +38,7 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm() -> None:
         ready = json.loads(process.stdout.readline())
         assert ready["host"] == "127.0.0.1"
         assert {"uri", "port", "ca_file", "username"} <= set(ready)
-        with MongoClient(ready["uri"], serverSelectionTimeoutMS=5000) as client:
+        with MongoClient[dict[str, Any]](ready["uri"], serverSelectionTimeoutMS=5000) as client:
             names = [
                 c["name"] for c in client.admin.command({"listStreamConnections": 1})["connections"]
             ]

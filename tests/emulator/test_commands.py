@@ -238,6 +238,8 @@ def test_modify_rules(any_workspace: Workspace, db: Any, name: str) -> None:
     db.command(
         {"modifyStreamProcessor": name, "pipeline": inline({"b": 1}), "resumeFromCheckpoint": False}
     )
+    db.command({"modifyStreamProcessor": name, "resumeFromCheckpoint": False})  # mongosh's form
+    fails(9, db.command, {"modifyStreamProcessor": name, "pipeline": "not a list"})
     db.command({"modifyStreamProcessor": name, "name": name + "-renamed"})
     assert any_workspace.processors()[name + "-renamed"] == "STOPPED"
     assert name not in any_workspace.processors()
@@ -250,6 +252,7 @@ def test_list_processors_with_filters(any_workspace: Workspace, db: Any, name: s
     db.command({"startStreamProcessor": name + "-b"})
     everything = db.command({"listStreamProcessors": 1})["streamProcessors"]
     assert {name + "-a", name + "-b"} <= {p["name"] for p in everything}
+    query: dict[str, Any] | None
     for query in (None, {}):
         assert len(
             db.command({"listStreamProcessors": 1, "filter": query})["streamProcessors"]

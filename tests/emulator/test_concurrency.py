@@ -12,7 +12,7 @@ from airflow_provider_asp.emulator import Workspace
 
 
 def lifecycle(ws: Workspace, name: str) -> str:
-    with MongoClient(ws.uri) as client:
+    with MongoClient[dict[str, Any]](ws.uri) as client:
         db = client.admin
         db.command(
             {"createStreamProcessor": name, "pipeline": [{"$source": {"documents": [{"x": 1}]}}]}

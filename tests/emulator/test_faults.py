@@ -29,7 +29,7 @@ def test_fail_a_command_n_times_with_code_and_labels(
             db.command({"getStreamProcessor": name})
         assert info.value.code == 6
         assert info.value.has_error_label("RetryableError")
-        assert info.value.details["codeName"] == "HostUnreachable"
+        assert (info.value.details or {})["codeName"] == "HostUnreachable"
     assert db.command({"getStreamProcessor": name})["result"]["name"] == name
 
 

@@ -13,7 +13,7 @@ from tests.emulator.conftest import wait_for
 EMIT = {"$emit": {"connectionName": "__testLog"}}
 
 
-def run(admin: Any, name: str, pipeline: list[dict[str, Any]], **options: Any) -> None:
+def run(admin: Any, name: str, pipeline: list[Any], **options: Any) -> None:
     command: dict[str, Any] = {"createStreamProcessor": name, "pipeline": pipeline}
     if options:
         command["options"] = options
