@@ -32,6 +32,7 @@ class Server:
         self._reply_ids = itertools.count(1)
         self.connections_accepted = 0
         self.command_counts: Counter[str] = Counter()
+        self.opcode_counts: Counter[int] = Counter()
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one)."""
@@ -90,6 +91,7 @@ class Server:
 
     async def _answer(self, session: Session, request: wire.Request) -> dict | None:
         self.command_counts[request.command_name] += 1
+        self.opcode_counts[request.op_code] += 1
         fault = self.faults.take(request.command_name)
         if fault is not None:
             if fault.delay > 0:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from airflow_provider_asp.emulator import wire
 from airflow_provider_asp.emulator.auth import Authenticator, UserSpec, parse_users
 from airflow_provider_asp.emulator.commands import REPLY_SHAPES, Dispatcher, ReplyShape
 from airflow_provider_asp.emulator.engine import Connections
@@ -330,6 +331,12 @@ class Workspace:
     def command_counts(self) -> dict[str, int]:
         """How many commands of each name the server has received (handshakes included)."""
         return dict(self._server.command_counts) if self._server else {}
+
+    def opcode_counts(self) -> dict[str, int]:
+        """How many requests arrived as ``OP_MSG`` and as legacy ``OP_QUERY``."""
+        names = {wire.OP_MSG: "OP_MSG", wire.OP_QUERY: "OP_QUERY"}
+        counts = self._server.opcode_counts if self._server else {}
+        return {names[code]: count for code, count in counts.items()}
 
     @property
     def connections_accepted(self) -> int:
