@@ -1,0 +1,62 @@
+"""The provider info Airflow reads through the ``apache_airflow_provider`` entry point.
+
+Cheap to call: it imports no hook, operator or pymongo. Sensor and trigger modules are
+listed once they exist in the installed package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from airflow_provider_asp import __version__
+from airflow_provider_asp.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+
+PACKAGE_NAME = "airflow-provider-asp"
+INTEGRATION = "MongoDB Atlas Stream Processing"
+
+
+def _exists(module: str) -> bool:
+    """Whether ``module`` is installed (its parent packages are imported, it is not)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _integration_entries(module: str) -> list[dict[str, Any]]:
+    if not _exists(module):
+        return []
+    return [{"integration-name": INTEGRATION, "python-modules": [module]}]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Name, versions, connection type (with its form), hooks, operators, sensors,
+    triggers and extra links of this provider."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": INTEGRATION,
+        "description": "Manage MongoDB Atlas Stream Processing processors from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://www.mongodb.com/docs/atlas/atlas-stream-processing/",
+                "tags": ["service"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "asp",
+                "hook-class-name": "airflow_provider_asp.hooks.asp.AspHook",
+                "hook-name": INTEGRATION,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
+        "hooks": _integration_entries("airflow_provider_asp.hooks.asp"),
+        "operators": _integration_entries("airflow_provider_asp.operators.asp"),
+        "sensors": _integration_entries("airflow_provider_asp.sensors.asp"),
+        "triggers": _integration_entries("airflow_provider_asp.triggers.asp"),
+        "extra-links": ["airflow_provider_asp.links.asp.AspProcessorLink"],
+    }

@@ -1,0 +1,233 @@
+"""``AspHook``: the only place that knows the ``asp`` Airflow connection.
+
+It turns the connection into workspace clients (sync for tasks, async for triggers),
+caches them, closes them, and tests the connection. Credentials travel as client keyword
+arguments, never inside a URI, and no message it builds contains the password.
+"""
+
+from __future__ import annotations
+
+import collections
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_asp.exceptions import AspConnectionConfigError, AspConnectionError
+from airflow_provider_asp.hooks.connection_form import (
+    legacy_field_behaviour,
+    legacy_form_widgets,
+)
+from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
+from airflow_provider_asp.lifecycle import normalize_state
+from airflow_provider_asp.stream_processing import (
+    AsyncStreamProcessingClient,
+    StreamProcessingClient,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_asp.stream_processing import StreamProcessors
+
+ClientT = TypeVar("ClientT", StreamProcessingClient, AsyncStreamProcessingClient)
+
+_TLS_MARKERS = ("certificate", "ssl", "tls handshake")
+
+
+def _first_line(text: str) -> str:
+    """pymongo's error without the timeouts and topology dump it appends."""
+    return text.split(" (configured timeouts")[0].split(", Timeout:")[0]
+
+
+def describe_failure(exc: BaseException, settings: WorkspaceSettings) -> str:
+    """One sentence saying what went wrong: authentication, TLS, reachability or settings."""
+    from pymongo.errors import (
+        ConfigurationError,
+        ConnectionFailure,
+        NetworkTimeout,
+        OperationFailure,
+    )
+
+    where = settings.address
+    detail = _first_line(str(exc))
+    if isinstance(exc, OperationFailure) and exc.code == 18:
+        return (
+            f"Authentication failed for user {settings.login!r} at {where}: check the "
+            f"login, the password and the auth source ({settings.auth_source!r})."
+        )
+    if isinstance(exc, OperationFailure) and exc.code == 13:
+        return f"Connected to {where}, but the user is not allowed to run this: {detail}"
+    if isinstance(exc, OperationFailure):
+        return f"The workspace at {where} refused the command: {detail}"
+    if isinstance(exc, NetworkTimeout):
+        return f"The workspace at {where} did not answer in time: {detail}"
+    if isinstance(exc, ConnectionFailure):
+        if any(marker in detail.lower() for marker in _TLS_MARKERS):
+            return f"TLS with {where} failed (is the CA file right?): {detail}"
+        timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
+        return f"Cannot reach the workspace at {where} ({timeouts or 'pymongo defaults'}): {detail}"
+    if isinstance(exc, (ConfigurationError, OSError, AspConnectionConfigError)):
+        return f"Invalid connection settings: {detail}"
+    return f"{type(exc).__name__}: {detail}"
+
+
+def is_connection_problem(exc: BaseException) -> bool:
+    """Whether ``exc`` is about reaching or logging in to the workspace (not a command)."""
+    from pymongo.errors import ConnectionFailure, OperationFailure
+
+    if isinstance(exc, OperationFailure):
+        return exc.code in (13, 18)
+    return isinstance(exc, ConnectionFailure)
+
+
+class AspHook(BaseHook):
+    """Connects to a MongoDB Atlas Stream Processing workspace.
+
+    :param asp_conn_id: the ``asp`` connection to use.
+    :param client_kwargs: passed to the pymongo client as is (``event_listeners``, ...).
+
+    Use it as a context manager (``with`` or ``async with``) or call :meth:`close`.
+    """
+
+    conn_name_attr = "asp_conn_id"
+    default_conn_name = "asp_default"
+    conn_type = "asp"
+    hook_name = "MongoDB Atlas Stream Processing"
+
+    def __init__(self, asp_conn_id: str = default_conn_name, **client_kwargs: Any) -> None:
+        super().__init__()
+        self.asp_conn_id = asp_conn_id
+        self._client_kwargs = client_kwargs
+        self._client: StreamProcessingClient | None = None
+        self._async_client: AsyncStreamProcessingClient | None = None
+
+    # -- the connection form (Airflow < 3.2; newer versions read the provider info) ------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return legacy_field_behaviour()
+
+    # -- settings -------------------------------------------------------------------------
+    @cached_property
+    def settings(self) -> WorkspaceSettings:
+        """The checked connection (fetched once)."""
+        conn = self.get_connection(self.asp_conn_id)
+        return self._checked(WorkspaceSettings.from_connection(conn, conn.extra_dejson))
+
+    async def asettings(self) -> WorkspaceSettings:
+        """The checked connection, fetched without blocking the event loop."""
+        conn: Connection = await self.aget_connection(self.asp_conn_id)
+        aextra = getattr(conn, "aextra_dejson", None)
+        extra = await aextra() if aextra is not None else conn.extra_dejson
+        return self._checked(WorkspaceSettings.from_connection(conn, extra))
+
+    def _checked(self, settings: WorkspaceSettings) -> WorkspaceSettings:
+        if settings.tls_allow_invalid_certificates:
+            self.log.warning(
+                "INSECURE: connection %r has tls_allow_invalid_certificates on. The workspace "
+                "certificate is NOT verified, so anyone on the network path can impersonate "
+                "the workspace and read the credentials. Never use this in production.",
+                settings.conn_id,
+            )
+        return settings
+
+    def _new_client(self, cls: type[ClientT], settings: WorkspaceSettings) -> ClientT:
+        try:
+            return cls(**settings.client_kwargs(), **self._client_kwargs)
+        except Exception as exc:
+            raise AspConnectionConfigError(
+                settings.scrub(
+                    f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
+                )
+            ) from None
+
+    # -- clients --------------------------------------------------------------------------
+    def get_conn(self) -> StreamProcessingClient:
+        """The workspace client, created on first use and cached."""
+        if self._client is None:
+            self._client = self._new_client(StreamProcessingClient, self.settings)
+        return self._client
+
+    def get_processors(self) -> StreamProcessors:
+        """The workspace's stream processors (``get_conn().stream_processors()``)."""
+        return self.get_conn().stream_processors()
+
+    async def aget_conn(self) -> AsyncStreamProcessingClient:
+        """The asyncio workspace client (for triggers), created on first use and cached."""
+        if self._async_client is None:
+            self._async_client = self._new_client(
+                AsyncStreamProcessingClient, await self.asettings()
+            )
+        return self._async_client
+
+    def close(self) -> None:
+        """Close the sync client (the async one needs :meth:`aclose`)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close both clients."""
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.close()
+        self.close()
+
+    def __enter__(self) -> AspHook:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AspHook:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def explain(self, exc: BaseException) -> AspConnectionError | None:
+        """For a failure to reach or log in to the workspace, an error saying which, in
+        plain words and without secrets; None for anything else."""
+        if not is_connection_problem(exc):
+            return None
+        settings = self.settings
+        return AspConnectionError(
+            settings.scrub(f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}")
+        )
+
+    # -- test_connection ------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """List the workspace's processors with a fresh client, within the connection's
+        timeouts: ``(True, summary)`` or ``(False, what went wrong)``."""
+        try:
+            settings = self.settings
+            client = self._new_client(StreamProcessingClient, settings)
+        except AspConnectionConfigError as exc:
+            return False, str(exc)
+        try:
+            with client:
+                processors = client.stream_processors().list()
+        except Exception as exc:
+            return False, settings.scrub(describe_failure(exc, settings))
+        states = collections.Counter(normalize_state(p.state) for p in processors)
+        detail = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        user = f" as {settings.login!r}" if settings.login else ""
+        return True, (
+            f"Connected to the workspace at {settings.address}{user}: "
+            f"{len(processors)} stream processor(s){f' ({detail})' if detail else ''}."
+        )

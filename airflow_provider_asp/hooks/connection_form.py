@@ -1,0 +1,127 @@
+"""The ``asp`` connection form, declared once.
+
+Airflow 3.2+ reads :data:`CONN_FIELDS` and :data:`UI_FIELD_BEHAVIOUR` from the provider
+info without importing the hook; older versions call the hook's classmethods, which
+:func:`legacy_form_widgets` and :func:`legacy_field_behaviour` build from the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_PORT = 27017
+
+
+def _text(label: str, description: str) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": ["string", "null"]}}
+
+
+def _number(label: str, description: str) -> dict[str, Any]:
+    return {
+        "label": label,
+        "description": description,
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    }
+
+
+#: Extra fields, stored un-prefixed in the connection's extra.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "tls_ca_file": _text(
+        "TLS CA file",
+        "PEM file of the CA that signed the workspace certificate. Leave empty for Atlas "
+        "(the system's CAs).",
+    ),
+    "tls_certificate_key_file": _text(
+        "TLS client certificate file",
+        "PEM file holding the client certificate and its private key (X.509 authentication).",
+    ),
+    "auth_mechanism": _text(
+        "Authentication mechanism",
+        "Empty: negotiated (SCRAM-SHA-256). MONGODB-X509 with a client certificate file.",
+    ),
+    "auth_source": {
+        "label": "Authentication database",
+        "description": "Database the user is defined in.",
+        "schema": {"type": ["string", "null"], "default": "admin"},
+    },
+    "app_name": _text("Application name", "Shown in the workspace's logs (appname)."),
+    "connect_timeout_ms": _number(
+        "Connect timeout (ms)", "Time allowed to open a connection (pymongo default 20000)."
+    ),
+    "server_selection_timeout_ms": _number(
+        "Server selection timeout (ms)",
+        "Time allowed to find the workspace before a command fails (pymongo default 30000).",
+    ),
+    "socket_timeout_ms": _number(
+        "Socket timeout (ms)", "Time allowed for one command's reply (default 60000)."
+    ),
+    "tls_allow_invalid_certificates": {
+        "label": "Allow invalid TLS certificates (insecure)",
+        "description": "Skips certificate verification: never in production.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+    "project_id": _text("Atlas project id", "For the link to the processor in the Atlas UI."),
+    "workspace_name": _text(
+        "Workspace name", "The stream processing workspace, for the link to the Atlas UI."
+    ),
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema"],
+    "relabeling": {
+        "host": "Workspace hostname",
+        "login": "Database user",
+        "password": "Database user password",
+    },
+    "placeholders": {
+        "host": "atlas-stream-0123456789abcdef-xxxxx.virginia-usa.a.query.mongodb.net",
+        "port": str(DEFAULT_PORT),
+        "login": "stream-admin",
+        "tls_ca_file": "/etc/ssl/certs/workspace-ca.pem",
+        "auth_source": "admin",
+        "project_id": "0123456789abcdef01234567",
+        "workspace_name": "my-workspace",
+    },
+}
+
+
+def legacy_field_behaviour() -> dict[str, Any]:
+    """:data:`UI_FIELD_BEHAVIOUR` in the shape of ``BaseHook.get_ui_field_behaviour``."""
+    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+
+def legacy_form_widgets() -> dict[str, Any]:
+    """:data:`CONN_FIELDS` as WTForms fields (``BaseHook.get_connection_form_widgets``)."""
+    from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        BS3TextFieldWidget,
+    )
+    from flask_babel import lazy_gettext  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from wtforms import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        BooleanField,
+        IntegerField,
+        StringField,
+    )
+    from wtforms.validators import NumberRange, Optional  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    widgets: dict[str, Any] = {}
+    for name, spec in CONN_FIELDS.items():
+        kind = spec["schema"]["type"][0]
+        label = lazy_gettext(spec["label"])
+        description = spec["description"]
+        if kind == "boolean":
+            widgets[name] = BooleanField(label, description=description, default=False)
+        elif kind == "integer":
+            widgets[name] = IntegerField(
+                label,
+                description=description,
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+            )
+        else:
+            widgets[name] = StringField(
+                label,
+                description=description,
+                default=spec["schema"].get("default"),
+                widget=BS3TextFieldWidget(),
+            )
+    return widgets
