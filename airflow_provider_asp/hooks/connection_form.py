@@ -28,8 +28,8 @@ def _number(label: str, description: str) -> dict[str, Any]:
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "tls_ca_file": _text(
         "TLS CA file",
-        "PEM file of the CA that signed the workspace certificate. Leave empty for Atlas "
-        "(the system's CAs).",
+        "PEM file of the CA that signed the workspace certificate, e.g. "
+        "/etc/ssl/certs/workspace-ca.pem. Leave empty for Atlas (the system's CAs).",
     ),
     "tls_certificate_key_file": _text(
         "TLS client certificate file",
@@ -60,9 +60,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Skips certificate verification: never in production.",
         "schema": {"type": ["boolean", "null"], "default": False},
     },
-    "project_id": _text("Atlas project id", "For the link to the processor in the Atlas UI."),
+    "project_id": _text(
+        "Atlas project id",
+        "The 24-hex-digit project (group) id, e.g. 5f1a0c0ffee0c0ffee0c0ffe; "
+        "for the link to the processor in the Atlas UI.",
+    ),
     "workspace_name": _text(
-        "Workspace name", "The stream processing workspace, for the link to the Atlas UI."
+        "Workspace name",
+        "The stream processing workspace's name, e.g. solar-workspace; "
+        "for the link to the Atlas UI.",
     ),
 }
 
