@@ -30,6 +30,10 @@ class AspProcessorStateError(AirflowFailException):
     """The processor is in a state the requested action cannot work from."""
 
 
+class AspDlqLimitError(AirflowFailException):
+    """The processor sent more messages to its dead letter queue than a sensor allows."""
+
+
 class AspWaitTimeoutError(TimeoutError):
     """A processor did not reach the awaited state in time (retryable)."""
 

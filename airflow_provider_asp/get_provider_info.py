@@ -1,12 +1,10 @@
 """The provider info Airflow reads through the ``apache_airflow_provider`` entry point.
 
-Cheap to call: it imports no hook, operator or pymongo. Sensor and trigger modules are
-listed once they exist in the installed package.
+Cheap to call: it imports no hook, operator, sensor, trigger or pymongo.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from airflow_provider_asp import __version__
@@ -16,17 +14,7 @@ PACKAGE_NAME = "airflow-provider-asp"
 INTEGRATION = "MongoDB Atlas Stream Processing"
 
 
-def _exists(module: str) -> bool:
-    """Whether ``module`` is installed (its parent packages are imported, it is not)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _integration_entries(module: str) -> list[dict[str, Any]]:
-    if not _exists(module):
-        return []
     return [{"integration-name": INTEGRATION, "python-modules": [module]}]
 
 

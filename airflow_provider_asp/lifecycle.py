@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_asp.exceptions import (
@@ -21,7 +21,11 @@ from airflow_provider_asp.exceptions import (
 if TYPE_CHECKING:
     import datetime
 
-    from airflow_provider_asp.stream_processing import StreamProcessorInfo
+    from airflow_provider_asp.stream_processing import (
+        AsyncStreamProcessors,
+        StreamProcessorInfo,
+        StreamProcessors,
+    )
 
 CREATED = "CREATED"
 STARTED = "STARTED"
@@ -66,6 +70,11 @@ def is_failed(state: str) -> bool:
     return normalize_state(state) in FAILURE_STATES
 
 
+def normalize_states(states: str | Iterable[str]) -> frozenset[str]:
+    """A state or states, each normalized (``("running",)`` -> ``{"STARTED"}``)."""
+    return frozenset(normalize_state(s) for s in ([states] if isinstance(states, str) else states))
+
+
 def _error_code(exc: BaseException) -> int | None:
     code = getattr(exc, "code", None)
     return code if isinstance(code, int) else None
@@ -86,21 +95,50 @@ class Outcome(enum.Enum):
 
 def evaluate(
     info: StreamProcessorInfo,
-    target: str,
+    target: str | Iterable[str],
     ignore_failure_at: datetime.datetime | None = None,
+    failures: str | Iterable[str] = FAILURE_STATES,
 ) -> Outcome:
-    """Compare the processor with the awaited state ``target`` (``STARTED`` or ``STOPPED``).
+    """Compare the processor with the awaited state(s) ``target`` (``STARTED`` or ``STOPPED``
+    for the operators; any states for the sensors).
 
-    FAILED ends any wait as a failure, unless it is the very failure seen before the action
-    (same ``lastStateChange`` as ``ignore_failure_at``): the server has not moved yet.
+    A state in ``failures`` (FAILED) ends the wait as a failure, unless it is the very
+    failure seen before the action (same ``lastStateChange`` as ``ignore_failure_at``): the
+    server has not moved yet. States compare after :func:`normalize_state`.
     """
     state = normalize_state(info.state)
-    if state == normalize_state(target):
+    if state in normalize_states(target):
         return Outcome.REACHED
-    if state in FAILURE_STATES:
+    if state in normalize_states(failures):
         stale = ignore_failure_at is not None and info.last_state_change == ignore_failure_at
         return Outcome.PENDING if stale else Outcome.FAILED
     return Outcome.PENDING
+
+
+def stale_failure_at(info: StreamProcessorInfo) -> datetime.datetime | None:
+    """For a FAILED processor about to be restarted: when it failed (``ignore_failure_at``
+    of the wait that follows), else None."""
+    return info.last_state_change if is_failed(info.state) else None
+
+
+def find(processors: StreamProcessors, name: str) -> StreamProcessorInfo | None:
+    """The processor, or None if it does not exist."""
+    try:
+        return processors.get_info(name)
+    except Exception as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+async def afind(processors: AsyncStreamProcessors, name: str) -> StreamProcessorInfo | None:
+    """:func:`find` for the asyncio client."""
+    try:
+        return await processors.get_info(name)
+    except Exception as exc:
+        if is_not_found(exc):
+            return None
+        raise
 
 
 def failure_error(info: StreamProcessorInfo) -> AspProcessorFailedError:

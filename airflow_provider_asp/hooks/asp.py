@@ -8,6 +8,9 @@ arguments, never inside a URI, and no message it builds contains the password.
 from __future__ import annotations
 
 import collections
+import hmac
+import json
+import os
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk import BaseHook
 
 from airflow_provider_asp.exceptions import AspConnectionConfigError, AspConnectionError
+from airflow_provider_asp.hooks import client_pool
 from airflow_provider_asp.hooks.connection_form import (
     legacy_field_behaviour,
     legacy_form_widgets,
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 ClientT = TypeVar("ClientT", StreamProcessingClient, AsyncStreamProcessingClient)
 
 _TLS_MARKERS = ("certificate", "ssl", "tls handshake")
+#: Keys of pooled clients are HMACs of the client settings (password included), so that a
+#: changed connection gets a new client, and a key shows nothing.
+_POOL_KEY_SECRET = os.urandom(16)
 
 
 def _first_line(text: str) -> str:
@@ -164,6 +171,24 @@ class AspHook(BaseHook):
                 AsyncStreamProcessingClient, await self.asettings()
             )
         return self._async_client
+
+    async def alease_shared_conn(self) -> client_pool.ClientLease:
+        """A share of the asyncio client that every hook of this connection (same settings,
+        same client arguments) uses in the running event loop. Triggers use it, so that
+        many waits in one triggerer share one client and its connection pool. Give it back
+        with ``await lease.release()``."""
+        settings = await self.asettings()
+        return client_pool.lease(
+            self._pool_key(settings),
+            settings,
+            lambda: self._new_client(AsyncStreamProcessingClient, settings),
+        )
+
+    def _pool_key(self, settings: WorkspaceSettings) -> str:
+        extra = sorted((key, id(value)) for key, value in self._client_kwargs.items())
+        payload = json.dumps([settings.client_kwargs(), extra], sort_keys=True, default=str)
+        digest = hmac.new(_POOL_KEY_SECRET, payload.encode(), "sha256").hexdigest()[:16]
+        return f"{settings.conn_id}:{digest}"
 
     def close(self) -> None:
         """Close the sync client (the async one needs :meth:`aclose`)."""

@@ -46,12 +46,7 @@ class ProcessorActions:
     # -- reading ------------------------------------------------------------------------
     def find(self, name: str) -> StreamProcessorInfo | None:
         """The processor, or None if it does not exist."""
-        try:
-            return self.processors.get_info(name)
-        except Exception as exc:
-            if lifecycle.is_not_found(exc):
-                return None
-            raise
+        return lifecycle.find(self.processors, name)
 
     def require(self, name: str) -> StreamProcessorInfo:
         """The processor, or AspProcessorNotFoundError."""
@@ -136,7 +131,7 @@ class ProcessorActions:
             self.log.info("Stream processor %r is %s: starting it.", info.name, info.state)
         handle = self.processors.get(info.name)
         self._send(info.name, lambda: handle.start(options), _running)
-        stale = info.last_state_change if lifecycle.is_failed(info.state) else None
+        stale = lifecycle.stale_failure_at(info)
         return self.settle(info.name, lifecycle.STARTED, wait=wait, ignore_failure_at=stale)
 
     def stop(self, info: StreamProcessorInfo, *, wait: bool) -> StreamProcessorInfo:

@@ -126,8 +126,11 @@ class AspStartProcessorOperator(AspWaitingOperator):
         epoch seconds).
     :param start_after: change stream resume token.
     :param enable_auto_scaling: let Atlas scale the processor.
-    :param cancel_on_kill: when the task is killed, stop the processor it started.
+    :param cancel_on_kill: when the task is killed, stop the processor it started (while
+        deferred: by the trigger's ``on_kill``, Airflow 3.3+ only).
     """
+
+    defers_wait = True
 
     template_fields: Sequence[str] = (*AspBaseOperator.template_fields, "tier", "start_after")
     template_fields_renderers = {"start_after": "json"}
@@ -170,7 +173,19 @@ class AspStartProcessorOperator(AspWaitingOperator):
         info = actions.require(name)
         if not lifecycle.is_running(info.state):
             self.started_processor = name
-        return info_to_dict(actions.start(info, options, wait=self.wait_for_completion))
+        stale = lifecycle.stale_failure_at(info)
+        wait = self.wait_for_completion and not self.defers
+        result = actions.start(info, options, wait=wait)
+        pending = lifecycle.evaluate(result, lifecycle.STARTED, stale) is lifecycle.Outcome.PENDING
+        if self.defers and pending:
+            self.defer_until(
+                name,
+                lifecycle.STARTED,
+                ignore_failure_at=stale,
+                started_by_task=self.started_processor is not None,
+                cancel_on_kill=self.cancel_on_kill,
+            )
+        return info_to_dict(result)
 
     def on_kill(self) -> None:
         """Stop the processor this task started (``cancel_on_kill``)."""
@@ -194,6 +209,8 @@ class AspStopProcessorOperator(AspWaitingOperator):
     :param missing_ok: a missing processor is success (returns None) instead of failing.
     """
 
+    defers_wait = True
+
     def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
@@ -206,7 +223,12 @@ class AspStopProcessorOperator(AspWaitingOperator):
                 self.log.info("Stream processor %r does not exist: nothing to stop.", name)
                 return None
             raise AspProcessorNotFoundError(name)
-        return info_to_dict(actions.stop(info, wait=self.wait_for_completion))
+        result = actions.stop(info, wait=self.wait_for_completion and not self.defers)
+        sent = lifecycle.is_running(info.state)
+        pending = lifecycle.evaluate(result, lifecycle.STOPPED) is lifecycle.Outcome.PENDING
+        if self.defers and sent and pending:
+            self.defer_until(name, lifecycle.STOPPED)
+        return info_to_dict(result)
 
 
 class AspDropProcessorOperator(AspBaseOperator):
@@ -351,6 +373,12 @@ class AspSampleProcessorOperator(AspBaseOperator):
         handle = actions.processors.get(name)
         with handle.sample(limit=limit, batch_size=batch_size, timeout=timeout) as cursor:
             documents = cursor.to_list(limit, timeout)
+            ended_early = len(documents) < limit and not cursor.alive
+        if ended_early:
+            # The server ends a sample cursor when its processor stops or fails.
+            info = actions.require(name)
+            if lifecycle.is_failed(info.state):
+                raise lifecycle.failure_error(info)
         self.log.info("Sampled %d document(s) from %r.", len(documents), name)
         return list(to_jsonable(documents))
 

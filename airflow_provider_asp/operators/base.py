@@ -6,18 +6,21 @@ Importing this module imports neither pymongo nor the hook, and touches no conne
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import datetime
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_asp.exceptions import AspWaitTimeoutError
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.operators.actions import ProcessorActions
 from airflow_provider_asp.processor_definition import ProcessorDefinition
-from airflow_provider_asp.serialization import to_jsonable
+from airflow_provider_asp.verdict import Verdict, info_to_dict
 
 try:
     from airflow.sdk.configuration import conf
@@ -28,20 +31,13 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.stream_processing import (
-        CreateStreamProcessorOptions,
-        StreamProcessorInfo,
-    )
+    from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
 
 DEFAULT_DEFERRABLE: bool = conf.getboolean("operators", "default_deferrable", fallback=False)
 DEFAULT_WAIT_TIMEOUT = 600.0
 DEFAULT_POLL_INTERVAL = 5.0
 
-
-def info_to_dict(info: StreamProcessorInfo) -> dict[str, Any]:
-    """The processor info as plain JSON (typed fields only; internal ids stay out)."""
-    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info) if f.name != "raw"}
-    return dict(to_jsonable(fields))
+__all__ = ["DEFAULT_DEFERRABLE", "AspBaseOperator", "AspWaitingOperator", "info_to_dict"]
 
 
 class AspBaseOperator(BaseOperator):
@@ -107,9 +103,13 @@ class AspWaitingOperator(AspBaseOperator):
     :param wait_for_completion: wait until the processor reaches the state.
     :param poll_interval: seconds between two reads while waiting.
     :param timeout: seconds the wait may take at most.
-    :param deferrable: wait in the triggerer. Until the state trigger exists the wait
-        runs in the worker (the same bounded wait, logged as such).
+    :param deferrable: wait in the triggerer (start and stop): the operator acts, reads
+        the state once, and defers only if the state is not reached yet. The waits of
+        the other operators are steps of one change and run in the worker.
     """
+
+    #: Whether the final wait can run in the triggerer (start and stop).
+    defers_wait = False
 
     def __init__(
         self,
@@ -130,12 +130,69 @@ class AspWaitingOperator(AspBaseOperator):
         """Actions with this operator's checked wait parameters."""
         timeout = arguments.seconds(self.timeout, "timeout")
         poll_interval = arguments.seconds(self.poll_interval, "poll_interval")
-        if self.deferrable and self.wait_for_completion:
+        if self.deferrable and self.wait_for_completion and not self.defers_wait:
             self.log.info(
-                "deferrable=True: the processor state trigger is not available yet, so the "
-                "wait runs in the worker."
+                "deferrable=True: %s waits in the worker (only start and stop defer).",
+                type(self).__name__,
             )
         return self.actions(timeout, poll_interval)
+
+    @property
+    def defers(self) -> bool:
+        """Whether this run waits in the triggerer."""
+        return self.defers_wait and self.deferrable and self.wait_for_completion
+
+    def defer_until(
+        self,
+        name: str,
+        target: str,
+        *,
+        ignore_failure_at: datetime.datetime | None = None,
+        started_by_task: bool = False,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        """Wait in the triggerer until ``name`` is ``target``; resume in
+        :meth:`execute_complete`. Bounded by ``timeout``."""
+        from airflow_provider_asp.triggers.asp import DEFER_MARGIN, AspProcessorStateTrigger
+        from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
+
+        timeout = arguments.seconds(self.timeout, "timeout")
+        stop_on_kill = cancel_on_kill and started_by_task
+        if stop_on_kill and not AIRFLOW_V_3_3_PLUS:
+            self.log.warning(
+                "Airflow < 3.3 cannot stop the processor when a deferred task is killed."
+            )
+        self.log.info(
+            "Deferring: waiting up to %g s in the triggerer for %r to be %s.",
+            timeout,
+            name,
+            target,
+        )
+        trigger = AspProcessorStateTrigger(
+            processor_name=name,
+            asp_conn_id=self.asp_conn_id,
+            poll_interval=arguments.seconds(self.poll_interval, "poll_interval"),
+            end_time=time.time() + timeout,
+            target_states=[target],
+            ignore_failure_at=None if ignore_failure_at is None else ignore_failure_at.isoformat(),
+            cancel_on_kill=cancel_on_kill,
+            started_by_task=started_by_task,
+        )
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=datetime.timedelta(seconds=timeout) + DEFER_MARGIN,
+        )
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the state trigger: the processor's info, or the same error the
+        wait in the worker raises."""
+        verdict = Verdict.from_event(event)
+        self.log.info("%s", verdict.message)
+        with contextlib.suppress(Exception):
+            settings = self.hook.settings
+            self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
+        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
 
 
 class AspDefinitionOperator(AspWaitingOperator):

@@ -19,12 +19,14 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 (_HOME / "dags").mkdir()
 
+import collections  # noqa: E402
 import importlib.util  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
@@ -228,3 +230,65 @@ def _collect(dag_id: str, dag_run: Any) -> DagResult:
             )
         }
     return DagResult(dag_run, states, xcoms, rendered)
+
+
+#: Commands by which a sensor or trigger looks at a processor.
+LOOK_COMMANDS = frozenset({"getStreamProcessor", "getStreamProcessorStats"})
+
+
+class Looks(monitoring.CommandListener):
+    """Counts, per processor, the looks (reads) any client of this process sends, and runs
+    an action in a thread of its own once a processor has been looked at ``n`` times:
+    "mid-wait" means after the waiting code has seen the processor pending."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._actions: dict[tuple[str, int], Callable[[], Any]] = {}
+        self.threads: list[threading.Thread] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in LOOK_COMMANDS:
+            return
+        name = str(event.command.get(event.command_name))
+        with self._lock:
+            self.counts[name] += 1
+            action = self._actions.pop((name, self.counts[name]), None)
+            if action is None:
+                return
+            thread = threading.Thread(target=action, daemon=True)
+            self.threads.append(thread)
+        thread.start()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def at(self, name: str, n: int, action: Callable[[], Any]) -> None:
+        """Run ``action`` when ``name`` is looked at for the ``n``-th time from now."""
+        with self._lock:
+            self._actions[(name, self.counts[name] + n)] = action
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(10)
+
+
+_LOOKS = Looks()
+monitoring.register(_LOOKS)
+
+
+@pytest.fixture
+def looks() -> Iterator[Looks]:
+    """The process-wide look counter (registered for every client made after import)."""
+    yield _LOOKS
+    _LOOKS.join()
+
+
+@pytest.fixture
+def faults(workspace: Workspace) -> Iterator[Workspace]:
+    """The workspace, with every injected fault cleared after the test."""
+    yield workspace
+    workspace.clear_faults()

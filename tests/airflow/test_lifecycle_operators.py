@@ -275,13 +275,6 @@ def test_start_without_waiting_reads_the_state_once(client, name, monitored, com
     assert commands.take() == [GET, START, GET]
 
 
-def test_start_deferrable_waits_in_the_worker_until_the_trigger_exists(client, name, capfd):
-    arrange(client, name)
-    op = AspStartProcessorOperator(task_id="s", processor_name=name, deferrable=True, **FAST)
-    assert run(op)["state"] == "STARTED"
-    assert "the wait runs in the worker" in capfd.readouterr().out
-
-
 def test_start_of_a_missing_processor_fails(workspace, name):
     with pytest.raises(AspProcessorNotFoundError, match=name):
         run(AspStartProcessorOperator(task_id="s", processor_name=name, **FAST))

@@ -1,0 +1,1 @@
+"""Example DAGs; the tests run each against the emulator, sync and deferrable."""

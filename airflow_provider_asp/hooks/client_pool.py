@@ -1,0 +1,89 @@
+"""Async workspace clients shared inside one event loop (the triggerer's).
+
+A triggerer runs every trigger in one event loop. Triggers of the same connection lease
+the same :class:`AsyncStreamProcessingClient` instead of opening one each: its pymongo
+connection pool serves them all. A client belongs to the loop it was made in (pymongo's
+async client is bound to its first loop), so each loop has its own clients; a loop that
+goes away takes them with it. Leases are counted; the last release closes the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
+    from airflow_provider_asp.stream_processing import (
+        AsyncStreamProcessingClient,
+        AsyncStreamProcessors,
+    )
+
+
+@dataclasses.dataclass
+class _Shared:
+    client: AsyncStreamProcessingClient
+    leases: int = 0
+
+
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclasses.dataclass(eq=False)
+class ClientLease:
+    """One user's share of a pooled client; :meth:`release` it once done (idempotent)."""
+
+    client: AsyncStreamProcessingClient
+    settings: WorkspaceSettings
+    key: str
+    loop: asyncio.AbstractEventLoop
+    released: bool = False
+
+    @property
+    def processors(self) -> AsyncStreamProcessors:
+        return self.client.stream_processors()
+
+    async def release(self) -> None:
+        """Give the share back; the last one closes the client."""
+        if self.released:
+            return
+        self.released = True
+        pool = _POOLS.get(self.loop, {})
+        shared = pool.get(self.key)
+        if shared is None or shared.client is not self.client:
+            return
+        shared.leases -= 1
+        if shared.leases == 0:
+            del pool[self.key]
+            if not self.loop.is_closed():
+                await shared.client.close()
+
+
+def lease(
+    key: str,
+    settings: WorkspaceSettings,
+    factory: Callable[[], AsyncStreamProcessingClient],
+) -> ClientLease:
+    """A lease on this loop's client for ``key``, made with ``factory`` if there is none.
+
+    Synchronous on purpose: nothing else runs between the lookup and the insert. Call it
+    from a coroutine (it needs the running loop).
+    """
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.setdefault(loop, {})
+    shared = pool.get(key)
+    if shared is None:
+        shared = pool[key] = _Shared(factory())
+    shared.leases += 1
+    return ClientLease(shared.client, settings, key, loop)
+
+
+def shared_clients() -> dict[str, int]:
+    """``{key: leases}`` of the running loop's pooled clients (for tests and benchmarks)."""
+    pool = _POOLS.get(asyncio.get_running_loop(), {})
+    return {key: shared.leases for key, shared in pool.items()}

@@ -1,0 +1,1 @@
+"""Sensors that wait for Atlas Stream Processing processors."""

@@ -1,0 +1,1 @@
+"""Triggers that wait for Atlas Stream Processing processors in the triggerer."""

@@ -1,0 +1,217 @@
+"""Triggers that wait for a stream processor in the triggerer: its state, its sample, its
+stats. The deferrable sensors and the start/stop operators defer to them.
+
+Each trigger looks at the processor through the condition its sensor uses
+(:mod:`airflow_provider_asp.conditions`), with the asyncio client, every ``poll_interval``
+seconds until the condition is decided or ``end_time`` passes; then it yields exactly one
+event and returns. Transient errors (network, retryable codes) only cost a look. Triggers
+of one connection share one pooled client in the triggerer (:meth:`AspHook.alease_shared_conn`);
+``cleanup()`` only gives that share back. Kwargs hold the connection id, never a secret.
+
+Importing this module imports neither pymongo nor the hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_asp import conditions, lifecycle
+from airflow_provider_asp import verdict as verdicts
+from airflow_provider_asp.verdict import Verdict
+
+if TYPE_CHECKING:
+    from airflow_provider_asp.hooks.asp import AspHook
+    from airflow_provider_asp.hooks.client_pool import ClientLease
+    from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
+    from airflow_provider_asp.stream_processing import AsyncStreamProcessors
+
+__all__ = ["AspProcessorStateTrigger", "AspProcessorStatsTrigger", "AspSampleTrigger"]
+
+#: A task's deferral outlives its trigger's own deadline by this much, so the trigger
+#: reports the timeout itself and Airflow's deferral timeout is only a backstop.
+DEFER_MARGIN = datetime.timedelta(seconds=60)
+#: Each pause between looks is ``poll_interval`` give or take this fraction.
+POLL_JITTER = 0.1
+
+
+class _Condition(Protocol):
+    async def acheck(self, processors: AsyncStreamProcessors) -> Verdict: ...
+
+
+class AspBaseTrigger(BaseTrigger):
+    """Polls one condition of one processor until it is decided or time is up.
+
+    :param processor_name: the stream processor.
+    :param end_time: when the wait ends, in seconds since the epoch (absolute, so a
+        trigger resumed by another triggerer keeps the same deadline).
+    :param asp_conn_id: the ``asp`` connection.
+    :param poll_interval: seconds between two looks (give or take 10 %).
+    :param condition: the fields of :attr:`condition_class` as JSON values
+        (:func:`~airflow_provider_asp.conditions.to_kwargs`).
+    """
+
+    condition_class: ClassVar[type[Any]]
+
+    def __init__(
+        self,
+        *,
+        processor_name: str,
+        end_time: float,
+        asp_conn_id: str = "asp_default",
+        poll_interval: float = 5.0,
+        **condition: Any,
+    ) -> None:
+        super().__init__()
+        self.processor_name = processor_name
+        self.end_time = float(end_time)
+        self.asp_conn_id = asp_conn_id
+        self.poll_interval = float(poll_interval)
+        self.condition: _Condition = conditions.from_kwargs(
+            self.condition_class, processor_name, condition
+        )
+        self._lease: ClientLease | None = None
+        self._fired = False
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs = {
+            "processor_name": self.processor_name,
+            "end_time": self.end_time,
+            "asp_conn_id": self.asp_conn_id,
+            "poll_interval": self.poll_interval,
+            **self.own_kwargs(),
+            **conditions.to_kwargs(self.condition),
+        }
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    def own_kwargs(self) -> dict[str, Any]:
+        """Kwargs of a subclass beyond the condition's."""
+        return {}
+
+    def hook(self) -> AspHook:
+        from airflow_provider_asp.hooks.asp import AspHook
+
+        return AspHook(asp_conn_id=self.asp_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Look until the condition is decided or time is up; yield that one event."""
+        try:
+            verdict = await self._wait()
+            self._fired = True
+            self.log.info("%s", verdict.message)
+            yield TriggerEvent(verdict.to_event())
+        finally:
+            await self._release()
+
+    async def _wait(self) -> Verdict:
+        name = self.processor_name
+        try:
+            self._lease = lease = await self.hook().alease_shared_conn()
+        except Exception as exc:
+            return _unexpected(name, exc, None)
+        last: Verdict | None = None
+        while True:
+            try:
+                verdict = await self.condition.acheck(lease.processors)
+            except Exception as exc:
+                verdict = verdicts.transient(name, exc) or _unexpected(name, exc, lease.settings)
+            if verdict.done:
+                return verdict
+            if last is None or verdict.message != last.message:
+                self.log.info("%s", verdict.message)
+            last = verdict
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                return verdicts.timed_out(name, last)
+            await asyncio.sleep(min(self.poll_interval * _jitter(), remaining))
+
+    async def _release(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
+
+    async def cleanup(self) -> None:
+        """Give back this trigger's share of the pooled client; nothing else."""
+        await self._release()
+
+
+def _jitter() -> float:
+    """A factor near 1, so that triggers started together do not stay in step and wake
+    the event loop all at once every round."""
+    return random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+
+
+def _unexpected(name: str, exc: BaseException, settings: WorkspaceSettings | None) -> Verdict:
+    """An error verdict for ``exc``, in plain words and without the password."""
+    from airflow_provider_asp.hooks.asp import describe_failure, is_connection_problem
+
+    if settings is None:
+        return Verdict.failure(name, verdicts.ERROR, f"{type(exc).__name__}: {exc}")
+    if is_connection_problem(exc):
+        text = f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
+        return Verdict.failure(name, verdicts.CONNECTION, settings.scrub(text))
+    return Verdict.failure(name, verdicts.ERROR, settings.scrub(f"{type(exc).__name__}: {exc}"))
+
+
+class AspProcessorStateTrigger(AspBaseTrigger):
+    """Waits until the processor is in one of ``target_states``
+    (:class:`~airflow_provider_asp.conditions.StateCondition`: ``target_states``,
+    ``failure_states``, ``missing_ok``, ``ignore_failure_at``).
+
+    :param cancel_on_kill: stop the processor when the user kills the deferred task
+        (Airflow 3.3+ calls :meth:`on_kill`; older versions never stop it).
+    :param started_by_task: the deferred task started the processor (only then is it
+        stopped on kill).
+    """
+
+    condition_class = conditions.StateCondition
+
+    def __init__(
+        self, *, cancel_on_kill: bool = False, started_by_task: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cancel_on_kill = cancel_on_kill
+        self.started_by_task = started_by_task
+
+    def own_kwargs(self) -> dict[str, Any]:
+        return {"cancel_on_kill": self.cancel_on_kill, "started_by_task": self.started_by_task}
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task (Airflow 3.3+): stop the processor if this
+        task started it and ``cancel_on_kill`` is set, unless the wait was already over."""
+        if not (self.cancel_on_kill and self.started_by_task) or self._fired:
+            return
+        name = self.processor_name
+        lease = await self.hook().alease_shared_conn()
+        try:
+            info = await lifecycle.afind(lease.processors, name)
+            settled = lifecycle.IDLE_STATES | lifecycle.FAILURE_STATES
+            if info is not None and lifecycle.normalize_state(info.state) not in settled:
+                self.log.info("Task killed: stopping stream processor %r, which it started.", name)
+                await lease.processors.get(name).stop()
+        except Exception as exc:
+            self.log.warning("Could not stop stream processor %r: %s", name, exc)
+        finally:
+            await lease.release()
+
+
+class AspSampleTrigger(AspBaseTrigger):
+    """Waits until one sample of the processor has ``min_documents`` matching documents
+    (:class:`~airflow_provider_asp.conditions.SampleCondition`: ``min_documents``,
+    ``match``, ``check_fn`` as a dotted path, ``limit``, ``sample_timeout``)."""
+
+    condition_class = conditions.SampleCondition
+
+
+class AspProcessorStatsTrigger(AspBaseTrigger):
+    """Waits until the processor's stats meet the thresholds
+    (:class:`~airflow_provider_asp.conditions.StatsCondition`: ``min_output_messages``,
+    ``min_input_messages``, ``max_dlq_messages``, ``check_fn`` as a dotted path)."""
+
+    condition_class = conditions.StatsCondition
