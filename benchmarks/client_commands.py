@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from bson.int64 import Int64
-from pymongo import monitoring
 
 import airflow_provider_asp
 from airflow_provider_asp.emulator import Workspace
+from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
@@ -51,37 +51,12 @@ PIPELINE: list[dict[str, Any]] = [
 BATCH_KEYS = ("messages", "nextBatch")
 
 
-class Counter(monitoring.CommandListener):
-    """Counts the commands sent, by name (the driver's own handshake excluded)."""
-
-    IGNORED = frozenset(
-        {"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "endSessions"}
-    )
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in self.IGNORED:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def take(self) -> list[str]:
-        names, self.names = self.names, []
-        return names
-
-
 def read_all(proc: StreamProcessor, limit: int, batch: int | None) -> int:
     return len(list(proc.sample(limit=limit, batch_size=batch)))
 
 
 def commands_per_operation(uri: str) -> None:
-    counter = Counter()
+    counter = CommandRecorder(ignore=DRIVER_COMMANDS - {"ping"})
     rows: list[tuple[str, int, str, str]] = []
 
     def row(operation: str, expected: int, run: Callable[[], Any]) -> None:

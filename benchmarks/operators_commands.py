@@ -18,29 +18,12 @@ import json
 import shutil
 from typing import Any
 
-from pymongo import monitoring
-
 from airflow_provider_asp.emulator import Workspace
+from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
-DRIVER = frozenset({"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "endSessions"})
 SOURCE = [{"$source": {"connectionName": "feed"}}, {"$emit": {"connectionName": "__testLog"}}]
 MATCH = [SOURCE[0], {"$match": {"x": 1}}, SOURCE[1]]
 FAST: dict[str, Any] = {"poll_interval": 0.05, "timeout": 30}
-
-
-class Recorder(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in DRIVER:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def scenarios() -> list[tuple[str, type[Any], dict[str, Any]]]:
@@ -85,15 +68,15 @@ def main() -> None:
     rows: list[tuple[str, list[str]]] = []
     with Workspace(users={"admin": "bench-password"}, connections=["feed"]) as ws:
         os.environ["AIRFLOW_CONN_ASP_DEFAULT"] = json.dumps(ws.airflow_connection())
-        recorder = Recorder()
+        recorder = CommandRecorder(ignore=DRIVER_COMMANDS - {"ping"})
         for label, operator_class, arguments in scenarios():
             if label == "sample (limit 5, 5 ready)":
                 ws.feed("feed", [{"x": n} for n in range(5)])
             operator = operator_class(task_id="bench", processor_name="bench", **arguments)
             operator.hook = AspHook(event_listeners=[recorder])
-            recorder.names.clear()
+            recorder.clear()
             operator.execute({})
-            rows.append((label, list(recorder.names)))
+            rows.append((label, recorder.names()))
     width = max(len(label) for label, _ in rows)
     print(f"{'operator call':<{width}}   n  commands")
     for label, names in rows:

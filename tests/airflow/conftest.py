@@ -28,23 +28,20 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from pymongo import monitoring  # noqa: E402
 
 from airflow_provider_asp.emulator import Workspace  # noqa: E402
+from airflow_provider_asp.emulator.monitoring import CommandRecorder  # noqa: E402
 from airflow_provider_asp.stream_processing import StreamProcessingClient  # noqa: E402
 
 #: Long and distinctive, so a leak is found by a plain substring search.
 PASSWORD = "Wk5p-s3cret-PASSWORD-7781"
 VIEWER_PASSWORD = "viewer-pw-0f9e8d"
 SOURCE = "feed"
-#: Commands pymongo sends on its own (handshake, auth, sessions), not ASP work.
-DRIVER_COMMANDS = frozenset(
-    {"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "endSessions", "ping"}
-)
 
 DAG_HEADER = """\
 import datetime
@@ -136,25 +133,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class Commands(monitoring.CommandListener):
-    """The ASP commands a client sent, in order (pymongo's own commands left out)."""
-
-    names: list[str] = field(default_factory=list)
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in DRIVER_COMMANDS:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def take(self) -> list[str]:
-        names, self.names = self.names, []
-        return names
+#: The ASP commands a client sent, in order (pymongo's own commands left out).
+Commands = CommandRecorder
 
 
 @pytest.fixture

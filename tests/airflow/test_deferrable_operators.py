@@ -18,6 +18,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from pymongo import monitoring
 
+from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS
 from airflow_provider_asp.exceptions import (
     AspProcessorFailedError,
     AspProcessorFailedFatalError,
@@ -31,7 +32,7 @@ from airflow_provider_asp.operators.asp import (
     AspStopProcessorOperator,
 )
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
-from tests.airflow.conftest import DRIVER_COMMANDS, SOURCE, pipeline
+from tests.airflow.conftest import SOURCE, pipeline
 from tests.airflow.test_lifecycle_operators import arrange
 from tests.airflow.waiting import only_event, rebuilt, run_task
 
