@@ -14,12 +14,16 @@ import tempfile
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="asp-bench-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
+import atexit
 import json
 import shutil
 from typing import Any
 
 from airflow_provider_asp.emulator import Workspace
 from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
+
+# The private AIRFLOW_HOME goes when the process ends (children too).
+atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
 SOURCE = [{"$source": {"connectionName": "feed"}}, {"$emit": {"connectionName": "__testLog"}}]
 MATCH = [SOURCE[0], {"$match": {"x": 1}}, SOURCE[1]]

@@ -24,9 +24,11 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # not 2,000 lines of 
 
 import argparse
 import asyncio
+import atexit
 import gc
 import json
 import multiprocessing
+import shutil
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -34,6 +36,9 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 from pymongo import monitoring
+
+# The private AIRFLOW_HOME goes when the process ends (children too).
+atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
 GOALS = "goals: connections bounded by the pool, < 150 MB added, a round < 2 s on 2 cores"
 
