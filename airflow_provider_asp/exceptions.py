@@ -68,7 +68,16 @@ class AspProcessorFailedFatalError(AspProcessorFailedError, AirflowFailException
 
 
 class AspConnectionConfigError(ValueError):
-    """The Airflow connection to the workspace is incomplete or has an invalid value."""
+    """The Airflow connection to the workspace is incomplete or has an invalid value.
+
+    ``reason`` says what is wrong without naming the connection (the UI's Test button runs
+    on a temporary connection id the user never sees).
+    """
+
+    def __init__(self, conn_id: str, reason: str) -> None:
+        super().__init__(f"Connection {conn_id!r}: {reason}")
+        self.conn_id = conn_id
+        self.reason = reason
 
 
 class AspConnectionError(ConnectionError):

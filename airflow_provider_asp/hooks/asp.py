@@ -148,9 +148,7 @@ class AspHook(BaseHook):
             return cls(**settings.client_kwargs(), **self._client_kwargs)
         except Exception as exc:
             raise AspConnectionConfigError(
-                settings.scrub(
-                    f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
-                )
+                settings.conn_id, settings.scrub(describe_failure(exc, settings))
             ) from None
 
     # -- clients --------------------------------------------------------------------------
@@ -243,7 +241,7 @@ class AspHook(BaseHook):
             settings = self.settings
             client = self._new_client(StreamProcessingClient, settings)
         except AspConnectionConfigError as exc:
-            return False, str(exc)
+            return False, exc.reason
         try:
             with client:
                 processors = client.stream_processors().list()

@@ -34,9 +34,7 @@ def _flag(conn_id: str, key: str, value: Any) -> bool:
     text = str(value).strip().lower() if value is not None else ""
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
-    raise AspConnectionConfigError(
-        f"Connection {conn_id!r}: extra {key!r} must be true or false, not {value!r}."
-    )
+    raise AspConnectionConfigError(conn_id, f"extra {key!r} must be true or false, not {value!r}.")
 
 
 def _millis(conn_id: str, key: str, value: Any) -> int | None:
@@ -44,8 +42,7 @@ def _millis(conn_id: str, key: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
         raise AspConnectionConfigError(
-            f"Connection {conn_id!r}: extra {key!r} must be a positive number of "
-            f"milliseconds, not {value!r}."
+            conn_id, f"extra {key!r} must be a positive number of milliseconds, not {value!r}."
         )
     return int(value)
 
@@ -97,19 +94,19 @@ class WorkspaceSettings:
         host = _text(conn.host)
         if host is None:
             raise AspConnectionConfigError(
-                f"Connection {conn_id!r} has no host: set it to the workspace hostname."
+                conn_id, "it has no host: set it to the workspace hostname."
             )
         if "://" in host or "/" in host:
             raise AspConnectionConfigError(
-                f"Connection {conn_id!r}: the host must be the workspace hostname only "
-                "(no scheme, path or credentials)."
+                conn_id,
+                "the host must be the workspace hostname only (no scheme, path or credentials).",
             )
         extras = _normalized_extras(conn_id, extra)
         mechanism = _text(extras.get("auth_mechanism"))
         key_file = _text(extras.get("tls_certificate_key_file"))
         if mechanism is not None and mechanism.upper() == _X509 and key_file is None:
             raise AspConnectionConfigError(
-                f"Connection {conn_id!r}: {_X509} needs the extra 'tls_certificate_key_file'."
+                conn_id, f"{_X509} needs the extra 'tls_certificate_key_file'."
             )
         socket_timeout = _millis(conn_id, "socket_timeout_ms", extras.get("socket_timeout_ms"))
         return cls(
