@@ -1,8 +1,9 @@
 """Checks of operator arguments after templating, run before any client exists.
 
 Every check raises :class:`~airflow_provider_asp.exceptions.AspInputError` (the task fails
-without retrying: a retry renders the same templates). Nothing here imports pymongo at
-import time.
+without retrying: a retry renders the same templates). Names and pipelines are checked by
+the client's own validation (:mod:`~airflow_provider_asp.stream_processing.protocol`),
+imported when a check runs, so importing this module does not import pymongo.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from airflow_provider_asp.exceptions import AspInputError
 
 
 def processor_name(value: Any, label: str = "processor_name") -> str:
-    """A non-blank string."""
-    if not isinstance(value, str) or not value.strip():
-        raise AspInputError(f"{label} must be a non-empty string, not {value!r}.")
-    return value
+    """A non-blank string (the client's own check)."""
+    from airflow_provider_asp.stream_processing.protocol import check_name
+
+    with client_checks():
+        return check_name(value, label)
 
 
 def _json(value: Any, label: str) -> Any:
@@ -35,14 +37,10 @@ def _json(value: Any, label: str) -> Any:
 
 def pipeline(value: Any) -> list[dict[str, Any]]:
     """A non-empty list of stage documents, given as a list or a JSON string."""
-    stages = _json(value, "pipeline")
-    if not isinstance(stages, (list, tuple)):
-        raise AspInputError(f"pipeline must be a list of stages, not {type(stages).__name__}.")
-    if not stages:
-        raise AspInputError("pipeline must not be empty.")
-    for index, stage in enumerate(stages):
-        if not isinstance(stage, Mapping):
-            raise AspInputError(f"pipeline stage {index} must be a document, not {stage!r}.")
+    from airflow_provider_asp.stream_processing.protocol import check_pipeline
+
+    with client_checks():
+        stages = check_pipeline(_json(value, "pipeline"))
     return [dict(stage) for stage in stages]
 
 

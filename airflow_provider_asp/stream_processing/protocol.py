@@ -110,10 +110,10 @@ class Command(Generic[T]):
 # -- validation -------------------------------------------------------------------------
 
 
-def check_name(name: Any, label: str = "name") -> str:
+def check_name(name: Any, label: str = "stream processor name") -> str:
     """Return ``name`` if it is a non-blank string, else raise InvalidOperation."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidOperation(f"stream processor {label} must be a non-empty string, not {name!r}")
+        raise InvalidOperation(f"{label} must be a non-empty string, not {name!r}")
     return name
 
 
@@ -123,8 +123,9 @@ def check_pipeline(pipeline: Any) -> list[Any]:
         raise InvalidOperation(f"pipeline must be a list of stages, not {type(pipeline).__name__}")
     if not pipeline:
         raise InvalidOperation("pipeline must not be empty")
-    if not all(isinstance(stage, Mapping) for stage in pipeline):
-        raise InvalidOperation("every pipeline stage must be a document")
+    for index, stage in enumerate(pipeline):
+        if not isinstance(stage, Mapping):
+            raise InvalidOperation(f"pipeline stage {index} must be a document, not {stage!r}")
     return list(pipeline)
 
 
@@ -287,7 +288,7 @@ def modify(
     if pipeline is not None:
         pipeline = check_pipeline(pipeline)
     if new_name is not None:
-        check_name(new_name, "new name")
+        check_name(new_name, "new stream processor name")
     check_document("dlq", dlq)
     check_tier(tier)
     changes = _compact(
