@@ -16,7 +16,7 @@ from airflow_provider_asp.emulator.errors import (
     UNAUTHORIZED,
     CommandError,
 )
-from airflow_provider_asp.emulator.processors import ProcessorRegistry, now
+from airflow_provider_asp.emulator.processors import ProcessorRegistry, now, processor_name
 
 ReplyShape = Literal["live", "spec"]
 REPLY_SHAPES = ("live", "spec")
@@ -246,8 +246,6 @@ class Dispatcher:
         return {"ok": 1.0}
 
     async def _get(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_asp.emulator.processors import processor_name
-
         processor = self.registry.get(processor_name(command, "getStreamProcessor"))
         return self._wrap_info(processor.info(self.registry.defaults.default_tier))
 
