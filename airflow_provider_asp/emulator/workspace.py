@@ -257,7 +257,7 @@ class Workspace:
 
         async def read() -> dict[str, Any]:
             command = {"getStreamProcessorStats": name, "options": {"verbose": verbose}}
-            return self._registry.stats(command, "emulator")["stats"]
+            return self._registry.stats(command, self._dispatcher.workspace_name)["stats"]
 
         return self._call(read)
 
