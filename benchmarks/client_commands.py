@@ -34,8 +34,8 @@ from typing import Any
 from bson.int64 import Int64
 
 import airflow_provider_asp
-from airflow_provider_asp.emulator import Workspace
-from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
+from asp_emulator import Workspace
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
@@ -257,7 +257,7 @@ def emulator(in_process: bool) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "airflow_provider_asp.emulator",
+        "asp_emulator",
         "serve",
         "--user",
         "admin:secret",

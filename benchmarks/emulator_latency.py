@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from airflow_provider_asp.emulator import Workspace
+from asp_emulator import Workspace
 
 
 def latency(admin: Any, commands: int) -> tuple[float, float, float]:

@@ -19,8 +19,8 @@ import json
 import shutil
 from typing import Any
 
-from airflow_provider_asp.emulator import Workspace
-from airflow_provider_asp.emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
+from asp_emulator import Workspace
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
 # The private AIRFLOW_HOME goes when the process ends (children too).
 atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)

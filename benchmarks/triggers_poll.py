@@ -151,7 +151,7 @@ def ask(workspace: Connection, request: str) -> Any:
 
 def serve_workspace(conn: Connection, count: int) -> None:
     """The emulator's process: ``count`` CREATED processors, then answer requests."""
-    from airflow_provider_asp.emulator import Workspace
+    from asp_emulator import Workspace
     from airflow_provider_asp.stream_processing import StreamProcessingClient
 
     stages: list[dict[str, Any]] = [

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_asp.emulator import Workspace
+from asp_emulator import Workspace
 
 DAG_ID = "asp_lifecycle"
 PASSWORD = "demo-Passw0rd-never-logged"

@@ -1,0 +1,13 @@
+"""A local Atlas Stream Processing workspace for tests, demos and CI.
+
+Its own distribution (``asp-emulator``), installed by the provider's ``emulator`` extra; the
+provider never imports it. Installing it registers the ``asp-emulator`` command and the
+pytest fixtures ``asp_workspace`` and ``asp_workspace_factory``.
+"""
+
+from asp_emulator.faults import Fault
+from asp_emulator.workspace import Workspace
+
+__version__ = "0.2.0"
+
+__all__ = ["Fault", "Workspace", "__version__"]

@@ -1,0 +1,92 @@
+"""``asp-emulator serve``: run a workspace until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from asp_emulator.auth import UserSpec
+from asp_emulator.commands import REPLY_SHAPES
+from asp_emulator.workspace import Workspace
+
+
+def parse_user(text: str) -> tuple[str, UserSpec]:
+    """``NAME:PASSWORD[:ROLE,...]`` to a users entry."""
+    name, sep, rest = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--user must be NAME:PASSWORD[:ROLE,...], got {text!r}")
+    password, sep, roles = rest.rpartition(":")
+    if not sep:
+        password, roles = rest, ""
+    if not password:
+        raise argparse.ArgumentTypeError(f"--user {name}: the password must not be empty")
+    if roles:
+        return name, (password, [r for r in roles.split(",") if r])
+    return name, password
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="asp-emulator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a workspace until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument(
+        "--user",
+        action="append",
+        type=parse_user,
+        metavar="NAME:PASSWORD[:ROLE,...]",
+        help="a database user (repeatable; default admin:admin-password with atlasAdmin)",
+    )
+    serve.add_argument("--reply-shape", choices=REPLY_SHAPES, default="live")
+    serve.add_argument("--tls-cert-key-file", help="server certificate and key (PEM)")
+    serve.add_argument("--tls-ca-file", help="the CA that signed --tls-cert-key-file (PEM)")
+    serve.add_argument("--solar-rate", type=float, default=20.0, help="sample_stream_solar docs/s")
+    serve.add_argument(
+        "--connection", action="append", default=[], help="an in-memory connection to add"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``asp-emulator``."""
+    args = build_parser().parse_args(argv)
+    users = dict(args.user) if args.user else None
+    if (args.tls_cert_key_file is None) != (args.tls_ca_file is None):
+        print("asp-emulator: give both --tls-cert-key-file and --tls-ca-file", file=sys.stderr)
+        return 2
+    workspace = Workspace(
+        users,
+        host=args.host,
+        port=args.port,
+        reply_shape=args.reply_shape,
+        tls_cert_key_file=args.tls_cert_key_file,
+        tls_ca_file=args.tls_ca_file,
+        solar_rate=args.solar_rate,
+        connections=args.connection,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with workspace:
+        ready = {
+            "uri": workspace.uri,
+            "host": workspace.host,
+            "port": workspace.port,
+            "ca_file": workspace.ca_file,
+            "username": workspace.username,
+        }
+        print(json.dumps(ready), flush=True)
+        while not stop.wait(0.5):
+            if not workspace.running:
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Handshake, TLS and authentication, with real pymongo over TLS."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import bson
+import pytest
+from asp_emulator import Workspace
+from asp_emulator.commands import MAX_WIRE_VERSION
+from asp_emulator.wire import OP_QUERY, OP_REPLY
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+from rawwire import read_message, tls_socket
+
+
+def test_pymongo_sees_a_writable_standalone(workspace: Workspace, connect: Any) -> None:
+    client = connect(workspace)
+    hello = client.admin.command("hello")
+    assert hello["isWritablePrimary"] is True
+    assert hello["helloOk"] is True
+    assert hello["maxWireVersion"] == MAX_WIRE_VERSION
+    for absent in ("setName", "serviceId", "msg", "topologyVersion"):
+        assert absent not in hello
+    assert client.topology_description.topology_type_name == "Single"
+    assert client.address == (workspace.host, workspace.port)
+
+
+def test_ping_and_build_info(admin: Any) -> None:
+    assert admin.command("ping")["ok"] == 1.0
+    assert admin.command("buildInfo")["version"]
+
+
+def test_unknown_command_is_command_not_found(admin: Any) -> None:
+    with pytest.raises(OperationFailure) as info:
+        admin.command("frobnicate")
+    assert info.value.code == 59
+    assert "frobnicate" in str(info.value)
+
+
+def test_legacy_op_query_is_master_handshake(workspace: Workspace) -> None:
+    """pymongo before 4.18 opens with isMaster over OP_QUERY on admin.$cmd."""
+    query = bson.encode({"isMaster": 1, "helloOk": True})
+    body = struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + query
+    message = struct.pack("<iiii", 16 + len(body), 7, 0, OP_QUERY) + body
+    with tls_socket(workspace) as sock:
+        sock.sendall(message)
+        response_to, op_code, rest = read_message(sock)
+    assert (response_to, op_code) == (7, OP_REPLY)
+    reply = bson.decode(rest[20:])
+    assert reply["ismaster"] is True
+    assert reply["helloOk"] is True
+    assert reply["ok"] == 1.0
+
+
+def test_client_without_the_ca_is_refused(workspace: Workspace) -> None:
+    uri = f"mongodb://admin:admin-password@{workspace.host}:{workspace.port}/?tls=true"
+    with (
+        MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=1500) as client,
+        pytest.raises(ServerSelectionTimeoutError) as info,
+    ):
+        client.admin.command("ping")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+
+def test_plain_tcp_client_is_refused(workspace: Workspace) -> None:
+    uri = f"mongodb://{workspace.host}:{workspace.port}/"
+    with (
+        MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=1500) as client,
+        pytest.raises(ServerSelectionTimeoutError),
+    ):
+        client.admin.command("ping")
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+def test_scram_mechanisms_authenticate(workspace: Workspace, connect: Any, mechanism: str) -> None:
+    client = connect(workspace, authMechanism=mechanism)
+    status = client.admin.command("connectionStatus")
+    assert status["authInfo"]["authenticatedUsers"] == [{"user": "admin", "db": "admin"}]
+    assert client.admin.command({"listStreamProcessors": 1})["ok"] == 1.0
+
+
+def test_speculative_authentication_saves_the_sasl_start(
+    workspace: Workspace, connect: Any
+) -> None:
+    before = workspace.command_counts()
+    connect(workspace).admin.command("ping")
+    after = workspace.command_counts()
+    # the handshake carried saslStart; only saslContinue went on its own
+    assert after.get("saslStart", 0) == before.get("saslStart", 0)
+    assert after["saslContinue"] > before.get("saslContinue", 0)
+
+
+def test_wrong_password_is_authentication_failed(workspace: Workspace, connect: Any) -> None:
+    client = connect(workspace, workspace.uri_for("admin", "wrong-password"))
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command("ping")
+    assert info.value.code == 18
+    assert "wrong-password" not in str(info.value.details)
+
+
+def test_unknown_user_is_authentication_failed(workspace: Workspace, connect: Any) -> None:
+    client = connect(workspace, workspace.uri_for("nobody", "whatever"))
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command("ping")
+    assert info.value.code == 18
+
+
+def test_asp_command_without_authentication_is_unauthorized(
+    workspace: Workspace, connect: Any
+) -> None:
+    uri = f"mongodb://{workspace.host}:{workspace.port}/?tls=true&tlsCAFile={workspace.ca_file}"
+    client = connect(workspace, uri)
+    assert client.admin.command("ping")["ok"] == 1.0  # ping needs no authentication
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command({"listStreamProcessors": 1})
+    assert info.value.code == 13
+
+
+def test_user_without_atlas_admin_is_unauthorized(workspace: Workspace, connect: Any) -> None:
+    client = connect(workspace, workspace.uri_for("reader"))
+    assert client.admin.command("ping")["ok"] == 1.0
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command({"createStreamProcessor": "x", "pipeline": []})
+    assert info.value.code == 13
+    assert "atlasAdmin" in str(info.value)
+    assert "x" not in workspace.processors()
+
+
+def test_asp_commands_run_on_admin_only(admin: Any) -> None:
+    with pytest.raises(OperationFailure) as info:
+        admin.client.other.command({"listStreamProcessors": 1})
+    assert info.value.code == 73
+
+
+async def test_async_client_authenticates_and_runs_commands(workspace: Workspace) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(workspace.uri)
+    try:
+        reply = await client.admin.command({"listWorkspaceDefaults": 1})
+        assert reply["defaultTierSize"] == "SP10"
+    finally:
+        await client.close()
+
+
+def test_supplied_certificate_files_are_used(workspace: Workspace, connect: Any) -> None:
+    """A workspace can serve a certificate the user supplies (here: another workspace's)."""
+    assert workspace.tls is not None
+    with Workspace(
+        users={"u": "p-secret"},
+        tls_cert_key_file=workspace.tls.cert_key_file,
+        tls_ca_file=workspace.tls.ca_file,
+    ) as other:
+        assert other.ca_file == workspace.ca_file
+        assert connect(other).admin.command("ping")["ok"] == 1.0
+
+
+def test_hands_out_airflow_connections(workspace: Workspace) -> None:
+    conn = workspace.airflow_connection()
+    assert conn == {
+        "conn_type": "asp",
+        "host": "127.0.0.1",
+        "port": workspace.port,
+        "login": "admin",
+        "password": "admin-password",
+        "extra": {"tls_ca_file": workspace.ca_file},
+    }
+    uri = workspace.airflow_connection_uri("reader")
+    assert uri.startswith(f"asp://reader:reader-password@127.0.0.1:{workspace.port}/?tls_ca_file=")

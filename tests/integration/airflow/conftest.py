@@ -1,0 +1,10 @@
+"""Operators, sensors, triggers and the hook against the emulator, through real Airflow."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _airflow(asp_default: None) -> None:
+    """A migrated Airflow database and ``asp_default`` pointing at the workspace."""

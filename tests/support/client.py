@@ -1,0 +1,41 @@
+"""Helpers of the client tests: command recording, sync/async neutral calls, pipelines."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
+
+from airflow_provider_asp.stream_processing import AsyncSampleCursor, SampleCursor
+
+__all__ = ["DRIVER_COMMANDS", "Recorder", "call", "documents_pipeline", "drain"]
+
+Recorder = CommandRecorder
+
+
+async def call(value: Any) -> Any:
+    """The result of a sync call, or of an async one once awaited."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def drain(cursor: SampleCursor | AsyncSampleCursor) -> list[dict[str, Any]]:
+    """Iterate a sync or async cursor to its end (``for`` / ``async for``)."""
+    if isinstance(cursor, AsyncSampleCursor):
+        return [document async for document in cursor]
+    return list(cursor)
+
+
+def documents_pipeline(docs: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    """A pipeline over inline documents, with an optional ``$match``, emitting to __testLog."""
+    stages: list[dict[str, Any]] = [{"$source": {"documents": docs}}]
+    if match:
+        stages.append({"$match": match})
+    stages.append({"$emit": {"connectionName": "__testLog"}})
+    return stages
+
+
+SOLAR_PIPELINE = [
+    {"$source": {"connectionName": "sample_stream_solar"}},
+    {"$emit": {"connectionName": "__testLog"}},
+]
