@@ -67,6 +67,9 @@ ERROR_PAUSE = (1.0, 60.0)
 STATE_LOOK_INTERVAL = 5.0
 #: Documents asked for by each poll of the output trigger's sample cursor.
 SAMPLE_BATCH = 1_000
+#: Empty polls (and errors) counted in a row, at most: the pause stopped growing long before,
+#: and ``Backoff.delay`` overflows a float past about a thousand.
+IDLE_POLLS_CAP = 64
 #: The output trigger writes the digests of documents it sent at most this often (seconds).
 MEMORY_SAVE_INTERVAL = 2.0
 #: Bound on one read or write of the asset state store (seconds).
@@ -84,6 +87,20 @@ def _refused() -> Iterator[None]:
         yield
     except AspInputError as exc:
         raise AspWatcherArgumentError(str(exc)) from None
+
+
+def _check_cancelled() -> None:
+    """Raise CancelledError if the running task is being cancelled.
+
+    A cancellation that reaches pymongo while it sends a command can be lost: Python 3.11's
+    ``asyncio.wait_for``, which pymongo sends with, returns normally when the send finished
+    at the same moment, and the task goes on as if never cancelled (a trigger the triggerer
+    removed would then watch forever). The loops check after every command.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
 
 
 def _now_iso() -> str:
@@ -122,6 +139,8 @@ class TriggerMemory:
             except Exception as exc:
                 self._log.warning("Could not read the asset state store: %s", exc)
                 continue
+            finally:
+                _check_cancelled()
             if isinstance(value, dict):
                 self._saved = value
                 return dict(value)
@@ -136,6 +155,7 @@ class TriggerMemory:
                 await asyncio.wait_for(accessor.aset(self.key, value), MEMORY_TIMEOUT)
             except Exception as exc:
                 self._log.warning("Could not write the asset state store: %s", exc)
+            _check_cancelled()
         self._saved = value
 
 
@@ -259,6 +279,7 @@ class AspEventTrigger(BaseEventTrigger):
         except Exception as exc:
             await self.after_error(exc, doing)
             return False, None
+        _check_cancelled()
         self._errors = 0
         return True, value
 
@@ -269,7 +290,8 @@ class AspEventTrigger(BaseEventTrigger):
         from airflow_provider_asp.stream_processing.sampling import Backoff
         from airflow_provider_asp.waiting.verdict import describe_error, transient
 
-        self._errors += 1
+        _check_cancelled()
+        self._errors = min(self._errors + 1, IDLE_POLLS_CAP)
         delay = Backoff(ERROR_PAUSE[0], ERROR_PAUSE[1]).delay(self._errors)
         settings = None if self._lease is None else self._lease.settings
         if transient(self.processor_name, exc) is not None:
@@ -285,7 +307,7 @@ class AspEventTrigger(BaseEventTrigger):
         if settings is not None:
             text = settings.scrub(text)
         self.log.log(
-            level, "%s Still watching %r; next try in %.0f s.", text, self.processor_name, delay
+            level, "%s Still watching %r; next try in %.1f s.", text, self.processor_name, delay
         )
         self._said = None
         await asyncio.sleep(delay)
@@ -423,10 +445,6 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                     yield event
             finally:
                 await cursor.close()
-            if guard.skipped:
-                self.log.info(
-                    "Skipped %d document(s) the new sample cursor handed out again.", guard.skipped
-                )
             await asyncio.sleep(self.poll_interval)  # the cursor ended: look again, calmly
 
     async def _cursor(self, processors: AsyncStreamProcessors) -> AsyncSampleCursor:
@@ -449,7 +467,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
 
         idle = Backoff(initial=0.05, maximum=self.poll_interval, factor=2.0)
         command_timeout = None if self._lease is None else self._lease.settings.command_timeout
-        empty = 0
+        empty = told = 0
         while True:
             try:
                 with pymongo.timeout(command_bound(None, command_timeout)):
@@ -459,11 +477,18 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                 if transient(self.processor_name, exc) is not None:
                     continue  # the cursor is still good: the same getMore again
                 return  # it stopped, failed or went away: look at it again
+            _check_cancelled()
             self._errors = 0
             now = time.monotonic()
             for document in documents:
                 for ready in self._take(document, guard, batch, now):
                     yield self._event(ready)
+            if guard.skipped > told:
+                self.log.info(
+                    "Skipped %d document(s) the new sample cursor handed out again.",
+                    guard.skipped - told,
+                )
+                told = guard.skipped
             if batch.due(now):
                 yield self._event(batch.take())
             if not cursor.alive:
@@ -475,7 +500,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                 empty = 0
                 await asyncio.sleep(0)
                 continue
-            empty += 1
+            empty = min(empty + 1, IDLE_POLLS_CAP)
             pause = idle.delay(empty)
             left = batch.wait_left(time.monotonic())
             await asyncio.sleep(pause if left is None else min(pause, left))
