@@ -3,12 +3,14 @@ emulator; the commands they send are counted with pymongo command monitoring."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from bson import Timestamp
 from pymongo.errors import OperationFailure
 
 from airflow_provider_asp.exceptions import (
@@ -198,6 +200,28 @@ def test_start_passes_its_options(workspace, client, name):
     assert (info["tier"], info["enable_auto_scaling"]) == ("SP30", True)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:00+00:00",  # what "{{ data_interval_start }}" renders
+        "2026-01-01T01:00:00+01:00",
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        1767225600,
+        Timestamp(1767225600, 1),
+    ],
+)
+def test_start_at_operation_time_accepts_what_a_dag_author_writes(
+    client, name, monitored, commands, value
+):
+    arrange(client, name, "STOPPED")
+    op = AspStartProcessorOperator(
+        task_id="s", processor_name=name, start_at_operation_time=value, **FAST
+    )
+    run(monitored(op))
+    (start,) = [c for c in commands.commands if "startStreamProcessor" in c]
+    assert start["options"]["startAtOperationTime"] == Timestamp(1767225600, 1)
+
+
 def test_start_fails_at_once_when_the_processor_fails(workspace, client, name):
     failing_on_start(workspace, client, name)
     op = AspStartProcessorOperator(task_id="s", processor_name=name, poll_interval=0.05, timeout=30)
@@ -249,7 +273,12 @@ def test_start_of_a_missing_processor_fails(workspace, name):
         ({"tier": "SP1"}, "tier must be one of"),
         ({"workers": 0}, "workers must be positive"),
         ({"start_after": {"a": 1}, "start_at_operation_time": 5}, "mutually exclusive"),
-        ({"start_at_operation_time": "yesterday"}, "start_at_operation_time must be"),
+        ({"start_at_operation_time": "yesterday"}, "'yesterday' is not a time: give an ISO-8601"),
+        ({"start_at_operation_time": "2026-01-01T00:00:00"}, "has no UTC offset"),
+        (
+            {"start_at_operation_time": datetime.datetime(2026, 1, 1)},
+            "not a naive datetime datetime.datetime",
+        ),
         ({"timeout": 0}, "timeout must be a positive number"),
         ({"poll_interval": -1}, "poll_interval must be a positive number"),
     ],
