@@ -24,7 +24,7 @@ from airflow_provider_asp.exceptions import (
 from airflow_provider_asp.waiting import states
 from airflow_provider_asp.waiting.conditions import StateCondition
 from airflow_provider_asp.waiting.deadline import command_bound
-from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict
+from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict, is_transient
 
 if TYPE_CHECKING:
     import datetime
@@ -46,10 +46,9 @@ ALREADY_EXISTS, NOT_RUNNING = 416, 125
 
 def is_uncertain(exc: BaseException) -> bool:
     """Whether ``exc`` leaves a command's outcome unknown: a network error, a timeout, or a
-    retryable code or label (the command may or may not have taken effect)."""
-    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
-
-    return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
+    retryable code or label (the command may or may not have taken effect). A command for
+    which no server could be selected was never sent: that is certain."""
+    return is_transient(exc)
 
 
 def _code(exc: BaseException) -> int | None:

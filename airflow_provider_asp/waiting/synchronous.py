@@ -31,7 +31,7 @@ from airflow_provider_asp.waiting.conditions import (
     stats_state,
 )
 from airflow_provider_asp.waiting.deadline import command_bound
-from airflow_provider_asp.waiting.verdict import Verdict, timed_out, transient
+from airflow_provider_asp.waiting.verdict import Verdict, describe_error, timed_out, transient
 
 if TYPE_CHECKING:
     from airflow_provider_asp.stream_processing import (
@@ -86,9 +86,17 @@ def wait(
     """Look every ``poll_interval`` seconds until the verdict is decided or ``deadline``
     (seconds since the epoch) passes: then a ``timeout`` failure that tells the last look.
     ``on_pending`` hears each pending verdict whose message differs from the last one."""
-    last: Verdict | None = None
+    name, last = condition.processor_name, None
     while True:
-        verdict = look(condition, processors, deadline=deadline, command_timeout=command_timeout)
+        try:
+            verdict = look(
+                condition, processors, deadline=deadline, command_timeout=command_timeout
+            )
+        except Exception as exc:
+            if time.time() < deadline:
+                raise
+            # the last look ran into the deadline (e.g. server selection cut short by it)
+            return timed_out(name, Verdict.pending(name, describe_error(exc)))
         if verdict.done:
             return verdict
         if on_pending is not None and (last is None or verdict.message != last.message):
@@ -96,7 +104,7 @@ def wait(
         last = verdict
         remaining = deadline - time.time()
         if remaining <= 0:
-            return timed_out(condition.processor_name, last)
+            return timed_out(name, last)
         pause = poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
         time.sleep(min(pause, remaining))
 
