@@ -31,11 +31,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from pathlib import Path
 from typing import Any
 
+from asp_emulator import Workspace
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 from bson.int64 import Int64
 
 import airflow_provider_asp
-from asp_emulator import Workspace
-from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
