@@ -38,7 +38,9 @@ __all__ = ["Backoff", "Round", "SampleCursorTimeout", "SampleState", "Send"]
 class SampleCursorTimeout(PyMongoError):
     """A sample cursor's ``timeout`` (an overall deadline) passed while it needed to fetch.
 
-    Past the deadline the cursor sends no further command: iteration, ``try_next()`` and
+    The deadline also bounds each command the cursor sends (a ``pymongo.timeout`` block):
+    when it runs out during one, this is raised from pymongo's timeout error. Past the
+    deadline the cursor sends no further command: iteration, ``try_next()`` and
     ``next_batch()`` raise this, ``to_list()`` returns what it has. The cursor is not
     closed (a ``process()`` cursor still drops its processor on ``close()``).
     """
@@ -124,7 +126,7 @@ POLL = Round(wait=False)
 class SampleState:
     """Where a sample cursor is: opening, polling, exhausted or closed; plus its buffer.
 
-    Build it with :meth:`sample`, :meth:`process` or :meth:`resume`.
+    Build it with :meth:`sample`, :meth:`process` or :meth:`fetch`.
 
     - ``limit`` (when positive) also caps the documents delivered client-side: once
       ``limit`` documents arrived the cursor is exhausted, whatever the server's cursor id.
