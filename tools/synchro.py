@@ -207,7 +207,7 @@ def generate(source_path: str, target_path: str, root: Path = ROOT) -> str:
 
 
 def stale(root: Path = ROOT, pairs: Sequence[tuple[str, str]] = PAIRS) -> list[tuple[str, str]]:
-    """The targets whose committed text differs from what their source gives:
+    """The targets whose text on disk differs from what their source gives:
     ``(target, unified diff)`` pairs."""
     found = []
     for source_path, target_path in pairs:
@@ -218,7 +218,7 @@ def stale(root: Path = ROOT, pairs: Sequence[tuple[str, str]] = PAIRS) -> list[t
             diff = difflib.unified_diff(
                 actual.splitlines(keepends=True),
                 expected.splitlines(keepends=True),
-                f"{target_path} (committed)",
+                f"{target_path} (on disk)",
                 f"{target_path} (generated from {source_path})",
             )
             found.append((target_path, "".join(diff)))

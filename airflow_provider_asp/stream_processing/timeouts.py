@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 import pymongo
 
+# pymongo keeps the deadline of pymongo.timeout() blocks in the context variables of its
+# private _csot module (4.2 and later): tests/unit/test_timeouts.py pins how it is read here.
+from pymongo import _csot
+
 from airflow_provider_asp.stream_processing.protocol import is_timeout_error
 
 __all__ = ["CommandBound", "caller_deadline", "pause"]
@@ -29,10 +33,6 @@ def caller_deadline() -> float | None:
     """The deadline (a ``time.monotonic()`` reading) of the ``pymongo.timeout`` block around
     this call, nested blocks taken together; None outside any (and inside
     ``pymongo.timeout(None)`` or ``pymongo.timeout(0)``, which pymongo runs unbounded)."""
-    # pymongo keeps the deadline in the context variables of its private _csot module (4.2
-    # and later); tests/unit/test_timeouts.py pins this reading against pymongo.timeout().
-    from pymongo import _csot
-
     if not _csot.get_timeout():
         return None
     deadline = _csot.get_deadline()
