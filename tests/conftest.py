@@ -180,6 +180,8 @@ def _collect(dag_id: str, dag_run: Any) -> DagResult:
     return DagResult(dag_run, states, xcoms, rendered)
 
 
+
+
 @pytest.fixture
 def looks() -> Iterator[Looks]:
     """The process-wide look counter (registered for every client made after import)."""
