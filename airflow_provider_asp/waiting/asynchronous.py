@@ -1,8 +1,8 @@
-"""One look at a processor for a condition, and the bounded wait, on the asyncio client.
+"""One look at a processor for a condition, and the bounded wait.
 
-This is the source: :mod:`.synchronous` is generated from it by ``tools/synchro.py`` (run
-``make synchro`` after editing). Triggers use this module; operators' waits in the worker and
-sensors' pokes use the generated one, so a wait is judged the same way in every mode.
+Written once for the asyncio client (the triggers); ``tools/synchro.py`` generates the twin
+for the blocking client (operators' waits in the worker, sensors' pokes), so a wait is judged
+the same way in every mode.
 
 - :func:`look` reads what the condition needs and judges it. A transient error (network, a
   retryable code or label, a command that ran out of its share of the deadline) is a pending
