@@ -98,10 +98,15 @@ class AsyncStreamProcessingClient(AsyncClosing):
     async def _run(self, command: Command[T]) -> T:
         """Send ``command`` (a retryable read under the retry policy, unless the client was
         built with ``retryReads=False``) and parse the reply."""
-        if command.retryable and self._client.options.retry_reads:
-            reply: Reply = await AsyncRetrying(**protocol.RETRY_READS)(self._send, command.document)
-        else:
-            reply = await self._send(command.document)
+        try:
+            if command.retryable and self._client.options.retry_reads:
+                retrying = AsyncRetrying(**protocol.RETRY_READS)
+                reply: Reply = await retrying(self._send, command.document)
+            else:
+                reply = await self._send(command.document)
+        except PyMongoError as exc:
+            protocol.note_command(exc, command.name)
+            raise
         return command.parse(reply)
 
     async def _send(self, document: Document) -> Reply:

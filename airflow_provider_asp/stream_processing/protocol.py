@@ -109,6 +109,29 @@ RETRY_READS: Mapping[str, Any] = {
 }
 
 
+#: The attribute under which a client error carries the name of the command that failed.
+COMMAND_ATTRIBUTE = "stream_processing_command"
+
+
+def note_command(exc: BaseException, name: str) -> None:
+    """Remember on ``exc`` which command failed (the first command noted wins), so that
+    messages built far from the call can name it."""
+    if getattr(exc, COMMAND_ATTRIBUTE, None) is None:
+        setattr(exc, COMMAND_ATTRIBUTE, name)
+
+
+def failed_command(exc: BaseException) -> str | None:
+    """The command :func:`note_command` noted on ``exc`` (or on the error it was raised
+    from), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = getattr(seen, COMMAND_ATTRIBUTE, None)
+        if isinstance(name, str):
+            return name
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @dataclass(frozen=True)
 class Command(Generic[T]):
     """One command to send to the ``admin`` database and how to read its reply."""

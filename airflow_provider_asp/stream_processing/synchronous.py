@@ -99,10 +99,15 @@ class StreamProcessingClient(Closing):
     def _run(self, command: Command[T]) -> T:
         """Send ``command`` (a retryable read under the retry policy, unless the client was
         built with ``retryReads=False``) and parse the reply."""
-        if command.retryable and self._client.options.retry_reads:
-            reply: Reply = Retrying(**protocol.RETRY_READS)(self._send, command.document)
-        else:
-            reply = self._send(command.document)
+        try:
+            if command.retryable and self._client.options.retry_reads:
+                retrying = Retrying(**protocol.RETRY_READS)
+                reply: Reply = retrying(self._send, command.document)
+            else:
+                reply = self._send(command.document)
+        except PyMongoError as exc:
+            protocol.note_command(exc, command.name)
+            raise
         return command.parse(reply)
 
     def _send(self, document: Document) -> Reply:

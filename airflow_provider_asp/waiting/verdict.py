@@ -208,9 +208,12 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc).split(", full error")[0].split(" (configured timeouts")[0]
     first_line = text.strip().splitlines()[0] if text.strip() else ""
     kind = type(exc).__name__
+    server = getattr(exc, "details", None)
+    server = server if isinstance(server, Mapping) else {}
     code = getattr(exc, "code", None)
+    code = code if isinstance(code, int) else server.get("code")
     details = [f"code {code}"] if isinstance(code, int) else []
-    code_name = (getattr(exc, "details", None) or {}).get("codeName")
+    code_name = server.get("codeName")
     if code_name:
         details.append(str(code_name))
     labels = getattr(exc, "_error_labels", None)

@@ -14,20 +14,23 @@ from bson import Timestamp
 from pymongo.errors import OperationFailure
 
 from airflow_provider_asp.exceptions import (
+    AspConnectionError,
     AspDefinitionConflictError,
     AspInputError,
     AspProcessorFailedError,
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
+    AspUncertainOutcomeError,
 )
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
     AspDropProcessorOperator,
+    AspGetProcessorStatsOperator,
     AspModifyProcessorOperator,
     AspStartProcessorOperator,
     AspStopProcessorOperator,
 )
-from tests.support.airflow import SOURCE, connection_json, pipeline
+from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.operators import FAST, arrange, failing_on_start, run, wait_until
 
 GET, CREATE, START, STOP = (
@@ -435,3 +438,33 @@ def test_modify_needs_something_to_change(client, name, monitored, commands):
     with pytest.raises(AspInputError, match="tier must be one of"):
         run(monitored(AspModifyProcessorOperator(task_id="m", processor_name=name, tier="XL")))
     assert commands.take() == []
+
+
+# -- error messages keep their cause --------------------------------------------------------
+
+
+def test_a_dropped_connection_names_the_command_host_timeouts_and_cause(
+    workspace, faults, client, name
+):
+    arrange(client, name, "STARTED")
+    workspace.inject_fault("getStreamProcessorStats", times=-1, close_connection=True)
+    with pytest.raises(AspConnectionError) as raised:
+        run(AspGetProcessorStatsOperator(task_id="s", processor_name=name))
+    message = str(raised.value)
+    assert "getStreamProcessorStats" in message
+    assert f"{workspace.host}:{workspace.port}" in message
+    assert "socket 5000 ms" in message
+    assert "AutoReconnect" in message
+    assert PASSWORD not in message
+
+
+def test_a_retryable_error_that_persists_says_what_may_have_happened(faults, client, name):
+    arrange(client, name, "STARTED")
+    faults.inject_fault(STOP, times=-1, code=91, error_labels=("RetryableWriteError",))
+    with pytest.raises(AspUncertainOutcomeError) as raised:
+        run(AspStopProcessorOperator(task_id="t", processor_name=name, **FAST))
+    message = str(raised.value)
+    assert "stopStreamProcessor of stream processor" in message
+    assert "code 91" in message
+    assert "RetryableWriteError" in message
+    assert "last known state is STARTED" in message
