@@ -19,9 +19,17 @@ UV = Path(sys.executable).parent / "uv"
 TEST_ONLY = {"mongomock", "scramp", "trustme", "asp-emulator", "pytest", "playwright"}
 
 
-def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], check=True, capture_output=True, text=True, timeout=300, **kwargs
+        [str(a) for a in args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
     )
 
 
