@@ -12,9 +12,8 @@ import statistics
 import time
 from typing import Any
 
-from pymongo import MongoClient
-
 from asp_emulator import Workspace
+from pymongo import MongoClient
 
 
 def latency(admin: Any, commands: int) -> tuple[float, float, float]:
