@@ -82,7 +82,7 @@ class ProcessorEngine:
         on_sample: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.015,
         idle_timeout: float = 0.1,
-        batch_size: int = 16,
+        batch_size: int = 8,
         history_size: int = 1000,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:

@@ -155,7 +155,15 @@ class Scheduler:
                 await self._idle(loop)
                 continue
             self._slice(now + self.slice_seconds)
-            await asyncio.sleep(0)  # let the loop read the network and answer commands
+            await self._let_commands_run(loop)
+
+    @staticmethod
+    async def _let_commands_run(loop: asyncio.AbstractEventLoop) -> None:
+        """Yield for two turns of the loop, not one: a request read in the next turn wakes
+        its connection's task for the turn after, which then runs before the next slice."""
+        resumed = loop.create_future()
+        loop.call_soon(loop.call_soon, _resolve, resumed)
+        await resumed
 
     async def _idle(self, loop: asyncio.AbstractEventLoop) -> None:
         waiter = self._waiter = loop.create_future()
@@ -197,3 +205,8 @@ class Scheduler:
                     self._at(job, again)
             if time.monotonic() >= deadline:
                 return
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not cancelled meanwhile
+        future.set_result(None)
