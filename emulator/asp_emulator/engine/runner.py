@@ -83,7 +83,7 @@ class ProcessorEngine:
         poll_interval: float = 0.015,
         idle_timeout: float = 0.1,
         batch_size: int = 8,
-        history_size: int = 1000,
+        recent_outputs_size: int = 1000,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
@@ -109,7 +109,7 @@ class ProcessorEngine:
             OperatorStats(name=op.stats_name) for op in pipeline.operators
         ]
         self._latency = Latency()
-        self._history: deque[dict[str, Any]] = deque(maxlen=history_size)
+        self._recent_outputs: deque[dict[str, Any]] = deque(maxlen=recent_outputs_size)
         self._fault: _Fault | None = None
         self._last_input = time.monotonic()
         self.limits = limits
@@ -153,7 +153,7 @@ class ProcessorEngine:
 
     def recent_outputs(self) -> list[dict[str, Any]]:
         """The most recent sample documents (outputs and ``_dlqMessage``s), oldest first."""
-        return list(self._history)
+        return list(self._recent_outputs)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -403,7 +403,7 @@ class ProcessorEngine:
         self._sample(record.doc)
 
     def _sample(self, doc: dict[str, Any]) -> None:
-        self._history.append(doc)
+        self._recent_outputs.append(doc)
         if self.on_sample is not None:
             try:
                 self.on_sample(doc)

@@ -163,7 +163,7 @@ async def test_recent_outputs_replay_outputs_and_dlq_messages_bounded() -> None:
             {"$source": {"documents": [{"a": i} for i in range(8)] + [{"a": "x"}]}},
             {"$set": {"b": {"$add": ["$a", 1]}}},
         ],
-        history_size=5,
+        recent_outputs_size=5,
     )
     await run_to_end(engine, 9)
     recent = engine.recent_outputs()
