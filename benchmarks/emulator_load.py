@@ -10,7 +10,10 @@ alone and the client does not share its interpreter lock. Prints:
   per idle processor. Goal: under 300 MB.
 - Documents per second through ``$source`` (inline documents), ``$match``, ``$emit``.
 - 5,000 state waits: 5,000 processors started with a transition delay, each awaited by its
-  own coroutine polling ``getStreamProcessor`` on one async client.
+  own coroutine polling ``getStreamProcessor`` on one async client; with the CPU time the
+  emulator and the client spent (the client's pool is the queue).
+- 2,000 idle TLS connections: how many the emulator accepts (``max_connections``), and its
+  memory per connection.
 
 A script, not a test (``make bench``).
 """
@@ -21,6 +24,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import resource
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -71,6 +78,18 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def latency(admin: Any, commands: int) -> tuple[float, float, float]:
@@ -199,13 +218,47 @@ def state_waits(count: int, delay: float, poll: float) -> None:
         f"poll every {poll} s until STARTED"
     )
     with emulator("--transition-delay", str(delay)) as (ready, pid):
+        emulator_cpu, client_cpu = cpu_seconds(pid), own_cpu_seconds()
         elapsed, timings = asyncio.run(_state_waits(ready["uri"], count, poll))
+        emulator_cpu = cpu_seconds(pid) - emulator_cpu
+        client_cpu = own_cpu_seconds() - client_cpu
         p50 = statistics.median(timings)
         p99 = timings[int(len(timings) * 0.99) - 1]
+        commands = 2 * count + len(timings)  # creates, starts, looks
         print(
             f"all {count:,} STARTED after {elapsed:.2f} s; {len(timings):,} looks, "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (emulator RSS {rss_mb(pid):.0f} MB)"
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (queued in the client's pool of 50)"
         )
+        print(
+            f"CPU: emulator {emulator_cpu:.1f} s ({emulator_cpu / commands * 1e6:.0f} us per "
+            f"command), client {client_cpu:.1f} s; emulator RSS {rss_mb(pid):.0f} MB"
+        )
+
+
+def idle_connections(count: int) -> None:
+    print(f"== {count:,} idle TLS connections (default max_connections 1,000)")
+    with emulator() as (ready, pid):
+        context = ssl.create_default_context(cafile=ready["ca_file"])
+        before = rss_mb(pid)
+        held: list[ssl.SSLSocket] = []
+        refused = 0
+        try:
+            for _ in range(count):
+                raw = socket.create_connection((ready["host"], ready["port"]), timeout=10)
+                try:
+                    held.append(context.wrap_socket(raw, server_hostname=ready["host"]))
+                except (OSError, ssl.SSLError):
+                    raw.close()
+                    refused += 1
+            time.sleep(0.5)
+            grown = rss_mb(pid) - before
+            print(
+                f"{len(held):,} accepted, {refused:,} refused before TLS; emulator RSS "
+                f"+{grown:.0f} MB ({grown * 1024 / max(1, len(held)):.0f} KB per connection)"
+            )
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def main() -> None:
@@ -216,11 +269,13 @@ def main() -> None:
     parser.add_argument("--running", type=int, default=1_000)
     parser.add_argument("--documents", type=int, default=50_000)
     parser.add_argument("--waits", type=int, default=5_000)
+    parser.add_argument("--connections", type=int, default=2_000)
     args = parser.parse_args()
     latency_under_load(args.commands)
     memory(args.created, args.running)
     throughput(args.documents)
     state_waits(args.waits, delay=1.0, poll=0.5)
+    idle_connections(args.connections)
 
 
 if __name__ == "__main__":

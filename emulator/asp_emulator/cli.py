@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import signal
 import sys
 import threading
@@ -87,6 +88,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asp-emulator``."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
     users = dict(args.user) if args.user else None
     if (args.tls_cert_key_file is None) != (args.tls_ca_file is None):
         print("asp-emulator: give both --tls-cert-key-file and --tls-ca-file", file=sys.stderr)
