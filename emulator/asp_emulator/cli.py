@@ -88,7 +88,6 @@ def limits_from(args: argparse.Namespace) -> Limits:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asp-emulator``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
     users = dict(args.user) if args.user else None
     if (args.tls_cert_key_file is None) != (args.tls_ca_file is None):
         print("asp-emulator: give both --tls-cert-key-file and --tls-ca-file", file=sys.stderr)
@@ -110,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"asp-emulator: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

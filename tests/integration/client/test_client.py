@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bson.timestamp import Timestamp
 from pymongo import monitoring
-from pymongo.errors import InvalidOperation
+from pymongo.errors import InvalidOperation, OperationFailure
 
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
@@ -77,7 +77,10 @@ async def test_an_explicit_auth_source_is_kept(workspace):
         tlsCAFile=workspace.ca_file,
         event_listeners=[listener],
     ) as client:
-        client.stream_processors().workspace_defaults()
+        # Atlas (and the emulator) know database users in admin only: refused, but there
+        with pytest.raises(OperationFailure) as info:
+            client.stream_processors().workspace_defaults()
+    assert info.value.code == 18
     assert listener.databases == {"elsewhere"}
 
 
