@@ -106,14 +106,14 @@ class Server:
         """Stop listening and drop every open connection."""
         if self._reaper is not None:
             self._reaper.cancel()
-        for listener in self._listeners:
-            listener.close()
-        tasks = list(self._tasks)
+        tasks = list(self._tasks)  # the accept loops first: nothing new comes in
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for listener in self._listeners:
+            listener.close()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -69,13 +69,6 @@ class CertificateAuthority:
         return path
 
 
-def make_certificates(
-    directory: str, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
-) -> TlsFiles:
-    """Write a fresh CA and a server certificate for ``hosts`` into ``directory``."""
-    return CertificateAuthority(directory).write_server_files(hosts)
-
-
 def normalize_subject(subject: str) -> str:
     """``subject`` (RFC 2253/4514) as the server spells a certificate's subject."""
     try:

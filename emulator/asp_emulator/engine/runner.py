@@ -219,10 +219,11 @@ class ProcessorEngine:
             due = now
         return due
 
-    async def run(self, poll_interval: float | None = None) -> None:
-        """Run on its own until cancelled, polling fed sources (engine tests; the workspace
-        uses the scheduler). Raises ``ProcessorFailure`` when the processor fails."""
-        poll = self.poll_interval if poll_interval is None else poll_interval
+    async def run(self) -> None:
+        """Run on its own until cancelled, polling fed sources every ``poll_interval``
+        (engine tests; the workspace uses the scheduler). Raises ``ProcessorFailure`` when
+        the processor fails."""
+        poll = self.poll_interval
         self.start()
         while True:
             again = self.step(time.monotonic() + 0.005)

@@ -82,6 +82,7 @@ class Scheduler:
         """Start the scheduler task on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run(), name="asp-emulator-scheduler")
+        self._task.add_done_callback(_report_crash)
 
     async def close(self) -> None:
         """Stop the task and forget every job."""
@@ -210,3 +211,8 @@ class Scheduler:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():  # not cancelled meanwhile
         future.set_result(None)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the processing scheduler stopped", exc_info=task.exception())
