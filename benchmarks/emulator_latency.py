@@ -12,8 +12,9 @@ import statistics
 import time
 from typing import Any
 
-from asp_emulator import Workspace
 from pymongo import MongoClient
+
+from asp_emulator import Workspace
 
 
 def latency(admin: Any, commands: int) -> tuple[float, float, float]:

@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from asp_emulator import Workspace
 
 from airflow_provider_asp.hooks.asp import AspHook
+from asp_emulator import Workspace
 
 ETL = "CN=etl,OU=pipelines,O=acme"
 VIEWER = "CN=viewer,OU=pipelines,O=acme"
