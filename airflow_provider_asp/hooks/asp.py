@@ -69,6 +69,13 @@ def describe_failure(exc: BaseException, settings: WorkspaceSettings) -> str:
     doing = f" ({command})" if command else ""
     reason = _first_line(describe_error(exc))
     timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
+    if isinstance(exc, OperationFailure) and exc.code == 18 and settings.uses_x509:
+        return (
+            f"Authentication failed at {where} for the client certificate "
+            f"{settings.tls_certificate_key_file!r}: its subject must be a user of the "
+            "workspace in '$external' (MONGODB-X509), and the certificate signed by a CA the "
+            "workspace trusts."
+        )
     if isinstance(exc, OperationFailure) and exc.code == 18:
         return (
             f"Authentication failed for user {settings.login!r} at {where}: check the "

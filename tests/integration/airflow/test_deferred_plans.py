@@ -20,7 +20,7 @@ from airflow_provider_asp.operators.asp import (
 )
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
 from tests.support.airflow import SOURCE, pipeline
-from tests.support.operators import arrange
+from tests.support.operators import arrange, wait_until
 from tests.support.tasks import run_deferring
 
 DEFERRABLE: dict[str, Any] = {"poll_interval": 0.1, "timeout": 60, "deferrable": True}
@@ -36,9 +36,10 @@ def slow(workspace: Any) -> Iterator[Any]:
     workspace.set_transition_delay(0.0)
 
 
-def running(client: Any, name: str) -> None:
-    """``name`` created and STARTED (without the delay)."""
+def running(workspace: Any, client: Any, name: str) -> None:
+    """``name`` created and STARTED (once the delayed start took effect)."""
     arrange(client, name, "STARTED")
+    wait_until(lambda: workspace.processors()[name] == "STARTED", timeout=30)
 
 
 def targets(deferrals: list[Any]) -> list[list[str]]:
@@ -65,7 +66,7 @@ def test_start_and_stop_defer_when_the_state_takes_time(slow, client, name):
 
 
 def test_deploy_of_a_change_defers_at_the_stop_and_at_the_start(slow, client, name):
-    running(client, name)
+    running(slow, client, name)
     changed = [*pipeline(source=SOURCE)[:1], {"$match": {"x": 1}}, *pipeline(source=SOURCE)[1:]]
     op = AspDeployProcessorOperator(
         task_id="d", processor_name=name, pipeline=changed, **DEFERRABLE
@@ -82,7 +83,7 @@ def test_deploy_of_a_change_defers_at_the_stop_and_at_the_start(slow, client, na
 
 
 def test_modify_with_restart_defers_and_resumes_at_the_next_step(slow, client, name):
-    running(client, name)
+    running(slow, client, name)
     op = AspModifyProcessorOperator(task_id="m", processor_name=name, tier="SP30", **DEFERRABLE)
     info, deferrals = run_deferring(op)
     assert (info["state"], info["tier"]) == ("STARTED", "SP30")
@@ -90,7 +91,7 @@ def test_modify_with_restart_defers_and_resumes_at_the_next_step(slow, client, n
 
 
 def test_modify_rename_resumes_with_the_new_name(slow, client, name):
-    running(client, name)
+    running(slow, client, name)
     op = AspModifyProcessorOperator(
         task_id="m", processor_name=name, new_name=f"{name}_v2", **DEFERRABLE
     )
@@ -101,7 +102,7 @@ def test_modify_rename_resumes_with_the_new_name(slow, client, name):
 
 
 def test_create_replace_defers_at_the_stop_then_drops_and_creates(slow, client, name):
-    running(client, name)
+    running(slow, client, name)
     op = AspCreateProcessorOperator(
         task_id="c", processor_name=name, pipeline=pipeline({"a": 1}), if_exists="replace",
         **DEFERRABLE,

@@ -64,16 +64,14 @@ def test_test_connection_tells_an_unknown_subject_apart(x509_workspace, add_conn
     assert message.startswith("Authentication failed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider: the message names user None and auth source 'admin' for X.509 "
-    "(hooks/asp.py builds it from login and auth_source, not from the client kwargs)",
-)
 def test_an_unknown_subject_message_names_the_certificate(x509_workspace, add_connection):
     conn_id = add_connection("asp_x509_message", x509_connection(x509_workspace, STRANGER))
-    _, message = AspHook(conn_id).test_connection()
+    ok, message = AspHook(conn_id).test_connection()
+    assert not ok
     assert "user None" not in message
     assert "'admin'" not in message
+    assert "client certificate" in message
+    assert "'$external'" in message
 
 
 def test_test_connection_tells_a_missing_role_apart(x509_workspace, add_connection):
