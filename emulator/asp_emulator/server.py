@@ -245,14 +245,19 @@ class Server:
         self.command_counts[request.command_name] += 1
         self.opcode_counts[request.op_code] += 1
         fault = self.faults.take(request.command_name)
-        if fault is not None:
-            if fault.delay > 0:
-                await asyncio.sleep(fault.delay)
-            if fault.close_connection:
-                return None
-            if fault.code is not None:
-                message = fault.message or f"injected fault on {request.command_name}"
-                return CommandError(fault.code, message, fault.error_labels).to_reply()
+        if fault is None:
+            return await self._dispatch(session, request)
+        reply = await self._dispatch(session, request) if fault.after_effect else None
+        if fault.delay > 0:
+            await asyncio.sleep(fault.delay)
+        if fault.close_connection:
+            return None  # the connection closes: no reply
+        if fault.code is not None:
+            message = fault.message or f"injected fault on {request.command_name}"
+            return CommandError(fault.code, message, fault.error_labels).to_reply()
+        return reply if fault.after_effect else await self._dispatch(session, request)
+
+    async def _dispatch(self, session: Session, request: wire.Request) -> dict | None:
         try:
             return await self.dispatcher.dispatch(session, request.body)
         except Exception as exc:  # never let one bad command take the server down

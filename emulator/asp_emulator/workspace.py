@@ -417,10 +417,21 @@ class Workspace:
         error_labels: Sequence[str] = (),
         close_connection: bool = False,
         delay: float = 0.0,
+        after_effect: bool = False,
     ) -> Fault:
-        """Fail, delay or drop the connection on the next ``times`` ``command``s (-1: always)."""
+        """Fail, delay or drop the connection on the next ``times`` ``command``s (-1: always);
+        before the command runs, or with ``after_effect`` once it ran (a lost reply)."""
         return self.faults.add(
-            Fault(command, times, code, message, tuple(error_labels), close_connection, delay)
+            Fault(
+                command,
+                times,
+                code,
+                message,
+                tuple(error_labels),
+                close_connection,
+                delay,
+                after_effect,
+            )
         )
 
     def clear_faults(self) -> None:
