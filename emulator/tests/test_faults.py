@@ -82,7 +82,10 @@ def test_a_fault_after_the_effect_lets_the_command_run_then_strikes_its_reply(
     from pymongo.errors import NotPrimaryError
 
     create = {"createStreamProcessor": name, "pipeline": []}
-    with MongoClient(workspace.uri, retryWrites=False, serverSelectionTimeoutMS=5000) as client:
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        workspace.uri, retryWrites=False, serverSelectionTimeoutMS=5000
+    )
+    with client:
         workspace.inject_fault("createStreamProcessor", close_connection=True, after_effect=True)
         with pytest.raises(AutoReconnect):
             client.admin.command(create)

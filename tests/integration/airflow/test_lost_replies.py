@@ -105,7 +105,7 @@ SCENARIOS = {
 }
 
 #: Faults on the act: (inject_fault keyword arguments).
-ACT_FAULTS = {
+ACT_FAULTS: dict[str, dict[str, Any]] = {
     "reply_lost_after_the_effect": {"close_connection": True, "after_effect": True},
     "reply_late_after_the_effect": {"delay": LATE, "after_effect": True},
     "dropped_before_the_effect": {"close_connection": True},

@@ -96,7 +96,7 @@ def test_the_stats_operator_fails_within_its_timeout(client, name, silent):
     assert took < BOUND + MARGIN
 
 
-SENSORS = {
+SENSORS: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "state": (AspProcessorStateSensor, GET, {"target_states": ["STOPPED"]}),
     "sample": (AspProcessorSampleSensor, GET_MORE, {"sample_timeout": 1}),
     "stats": (AspProcessorStatsSensor, STATS, {"min_output_messages": 1}),
@@ -114,7 +114,7 @@ def test_a_sensor_times_out_within_its_timeout(client, name, silent, kind):
     assert took < BOUND + MARGIN
 
 
-TRIGGERS = {
+TRIGGERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "state": (AspProcessorStateTrigger, GET, {"target_states": ["STOPPED"]}),
     "sample": (AspProcessorSampleTrigger, GET_MORE, {"sample_timeout": 1.0}),
     "stats": (AspProcessorStatsTrigger, STATS, {"min_output_messages": 1}),
