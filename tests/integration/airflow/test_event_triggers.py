@@ -338,7 +338,7 @@ async def test_a_refused_login_is_logged_without_the_password_and_watched_throug
 
 async def test_triggers_of_one_connection_share_one_client(workspace, name, feed):
     before = count(workspace, "startSampleStreamProcessor")
-    triggers = [output(name, match={"n": n}) for n in range(3)]
+    triggers: list[BaseEventTrigger] = [output(name, match={"n": n}) for n in range(3)]
     triggers.append(AspProcessorStateEventTrigger(processor_name=name, poll_interval=0.05))
     async with contextlib.AsyncExitStack() as stack:
         for trigger in triggers:
