@@ -25,6 +25,16 @@ def pipeline_text(pipeline: Sequence[Any]) -> str:
     return json.dumps(to_jsonable(list(pipeline)), indent=2)
 
 
+def openlineage_installed() -> bool:
+    """Whether the OpenLineage provider and its client can be imported."""
+    try:
+        import airflow.providers.openlineage.extractors  # noqa: F401
+        import openlineage.client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def operator_lineage(
     lineage: PipelineLineage, *, pipeline: Sequence[Any], processor_name: str, workspace: str
 ) -> Any:

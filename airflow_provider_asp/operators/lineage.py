@@ -62,8 +62,10 @@ class AspLineageMixin:
         return self._operator_lineage()
 
     def _operator_lineage(self) -> Any:
-        from airflow_provider_asp.lineage.reporting import operator_lineage
+        from airflow_provider_asp.lineage.reporting import openlineage_installed, operator_lineage
 
+        if not openlineage_installed():
+            return None
         found = self.processor_lineage()
         if found is None:
             return None
