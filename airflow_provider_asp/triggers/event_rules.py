@@ -36,10 +36,16 @@ def json_bytes(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), default=str).encode())
 
 
-def digest(document: Any) -> str:
-    """A short, stable digest of a JSON document (key order ignored)."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+def canonical(document: Any) -> bytes:
+    """A JSON document as compact JSON with sorted keys (as long as its compact JSON)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def digest(document: Any, encoded: bytes | None = None) -> str:
+    """A short, stable digest of a JSON document (key order ignored); ``encoded``: its
+    :func:`canonical` form, if already made."""
+    text = canonical(document) if encoded is None else encoded
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
 def memory_key(kind: str, processor_name: str, semantics: Mapping[str, Any]) -> str:
@@ -91,10 +97,11 @@ class Batch:
     opened_at: float | None = None
     _bytes: int = 0
 
-    def add(self, document: Any, now: float) -> list[Batch]:
-        """Add a matching (JSON) document; the batches it completes, ready to send."""
+    def add(self, document: Any, now: float, size: int | None = None) -> list[Batch]:
+        """Add a matching (JSON) document (``size``: its bytes as compact JSON, if known);
+        the batches it completes, ready to send."""
         ready: list[Batch] = []
-        size = json_bytes(document) + 1
+        size = (json_bytes(document) if size is None else size) + 1
         room = self.max_payload_bytes - ENVELOPE_BYTES
         if size > room:
             self._open(now)

@@ -512,7 +512,8 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         from airflow_provider_asp.waiting.matching import matches
 
         plain = to_jsonable(document)
-        if guard.is_replay(rules.digest(plain)):
+        encoded = rules.canonical(plain)
+        if guard.is_replay(rules.digest(plain, encoded)):
             return []
         if "_dlqMessage" in document and not self.include_dlq:
             return []
@@ -527,7 +528,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                     "check_fn %s failed on a document, which is left out: %s", self.check_fn, exc
                 )
                 return []
-        return batch.add(plain, now)
+        return batch.add(plain, now, size=len(encoded))
 
     def _event(self, batch: rules.Batch) -> TriggerEvent:
         self._sent.extend(rules.digest(document) for document in batch.documents)

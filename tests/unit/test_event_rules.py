@@ -209,3 +209,13 @@ def test_memory_keys_follow_what_is_watched_not_how():
     assert key == rules.memory_key("output", "p", {"check_fn": None, "match": {"a": 1}})
     assert key != rules.memory_key("output", "p", {"match": {"a": 2}, "check_fn": None})
     assert key != rules.memory_key("output", "q", {"match": {"a": 1}, "check_fn": None})
+
+
+def test_a_known_size_counts_as_the_measured_one():
+    document = {"b": 1, "a": "x" * 10}
+    assert len(rules.canonical(document)) == rules.json_bytes(document)
+    assert rules.digest(document, rules.canonical(document)) == rules.digest(document)
+    one, two = Batch(10, 1), Batch(10, 1)
+    one.add(document, now=0)
+    two.add(document, now=0, size=len(rules.canonical(document)))
+    assert one._bytes == two._bytes
