@@ -11,15 +11,25 @@ trigger yields becomes an asset event. Three triggers watch a processor:
 - :class:`AspProcessorStatsEventTrigger`: a counter of its stats crossing a threshold or
   growing by a step.
 
-They never end on their own: a missing, stopped or failed processor, a network error or a
-refused login is logged and watched through, with a growing pause between tries (Airflow
-re-creates a trigger that returns or raises at once, without any pause). Triggers of one
-connection share one pooled client (:meth:`AspHook.alease_shared_conn`). What a trigger must
-remember across triggerer restarts (the last transition, counter marks, digests of the last
-documents sent) goes to the watched assets' state store. Kwargs are plain JSON, the same on
-every parse (their hash identifies the watcher); bad arguments are refused when the trigger
-is built, that is when the DAG file is parsed. What the triggers decide is pure code in
-:mod:`~airflow_provider_asp.triggers.event_rules`.
+Semantics:
+
+- They never end on their own: a missing, stopped, dropped or failed processor, a network
+  error, a retryable code or a refused login is logged and watched through, with a growing
+  pause between tries (1 s doubling to a minute), because Airflow re-creates a trigger that
+  returns or raises at once, without any pause.
+- A sample is a tap, not a replay: documents the processor emits while no cursor is open
+  (the triggerer restarting, the trigger's DAG paused, the processor stopped) are not seen,
+  and a busy stream read more slowly than it flows loses its oldest unread documents.
+- Events are at least once. What a trigger must remember across triggerer restarts (the last
+  transition told, counter marks, digests of the last 1,000 documents sent) goes to the
+  watched assets' state store (Airflow 3.3+; the documents' digests at most every 2 s), so
+  a restart does not tell a failure again nor resend documents a new cursor hands out again;
+  a crash right after an event may still repeat it. Consumers should be idempotent.
+- Kwargs are plain JSON, the same on every parse (their hash identifies the watcher); bad
+  arguments are refused when the trigger is built, that is when the DAG file is parsed.
+
+Triggers of one connection share one pooled client (:meth:`AspHook.alease_shared_conn`).
+What the triggers decide is pure code in :mod:`~airflow_provider_asp.triggers.event_rules`.
 
 Importing this module imports neither pymongo nor the hook.
 """
@@ -83,6 +93,7 @@ class AspWatcherArgumentError(AspInputError, TypeError):
 
 @contextlib.contextmanager
 def _refused() -> Iterator[None]:
+    """Argument checks' errors, as :class:`AspWatcherArgumentError`."""
     try:
         yield
     except AspInputError as exc:
