@@ -124,10 +124,11 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
 
     wait_for(lambda: len(consumed()) >= len(hot), 120, "the consumer DAG's runs", tree)
     assert sorted(consumed(), key=lambda d: d["device_id"]) == hot  # each once, nothing else
-    (event,) = asset_events(tree, "asp_event_driven_hot_panels")
-    assert event["from_trigger"] is True
-    assert event["payload"]["processor_name"] == PROCESSOR
-    assert event["payload"]["count"] == 3
+    events = asset_events(tree, "asp_event_driven_hot_panels")  # one, unless a batch split
+    assert {(e["from_trigger"], e["payload"]["processor_name"]) for e in events} == {
+        (True, PROCESSOR)
+    }
+    assert sum(e["payload"]["count"] for e in events) == len(hot)
 
     # Failure: one event, one remediation run, however often it is looked at.
     workspace.fail_processor(PROCESSOR, "sink unreachable", code=4242, retryable=False)
@@ -150,8 +151,8 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
     assert any(key.startswith("asp_state:asp_event_driven:") for (key,) in remembered)
     tree.stop_one("triggerer")
     tree.start("triggerer", "--skip-serve-logs")
-    seen = looks(workspace)
-    wait_for(lambda: looks(workspace) >= seen + 4, 90, "the new triggerer's looks", tree)
+    seen = looks(workspace)  # both watchers look every 5 s: three looks each, about
+    wait_for(lambda: looks(workspace) >= seen + 6, 120, "the new triggerer's looks", tree)
     assert len(asset_events(tree, "asp_event_driven_failures")) == 1
     assert len(runs(tree, REMEDIATION)) == 1
     assert workspace.processors()[PROCESSOR] == "FAILED"
