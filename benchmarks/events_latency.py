@@ -239,6 +239,7 @@ def airflow_latency(emulator: Emulator, tmp: Path) -> list[dict[str, Any]]:
                 busy = tree.query(
                     "SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')"
                 )[0][0]
+                busy += tree.query("SELECT count(*) FROM asset_dag_run_queue")[0][0]
                 time.sleep(WATCH["max_wait"] + 2)
                 later = tree.query("SELECT count(*) FROM asset_event")[0][0]
                 return events == later and busy == 0
