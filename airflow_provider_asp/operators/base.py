@@ -264,6 +264,14 @@ class AspLifecycleOperator(AspBaseOperator):
             name,
             target,
         )
+        resume = {
+            "name": name,
+            "rest": [step.value for step in rest],
+            "steps": plan.step_names,
+            "differences": list(plan.differences),
+            "deadline": end_time,
+            "started_processor": self.started_processor,
+        }
         trigger = AspProcessorStateTrigger(
             processor_name=name,
             asp_conn_id=self.asp_conn_id,
@@ -273,25 +281,34 @@ class AspLifecycleOperator(AspBaseOperator):
             ignore_failure_at=None if stale is None else stale.isoformat(),
             cancel_on_kill=cancel_on_kill,
             started_by_task=started,
+            resume=resume,
         )
         self.defer(
             trigger=trigger,
             method_name="resume",
-            kwargs={
-                "name": name,
-                "rest": [step.value for step in rest],
-                "steps": plan.step_names,
-                "differences": list(plan.differences),
-                "deadline": end_time,
-                "started_processor": self.started_processor,
-            },
+            kwargs=resume,
             timeout=datetime.timedelta(seconds=max(end_time - time.time(), 0)) + DEFER_MARGIN,
         )
 
-    def resume(
+    def resume(self, context: Context, event: Any = None, **kwargs: Any) -> Any:
+        """Back from the triggerer: the wait's verdict, then the rest of the plan. Where to
+        resume comes with the deferral's kwargs, or else in the event (``dag.test()`` passes
+        the event alone)."""
+        verdict = Verdict.from_event(event)
+        self.log.info("%s", verdict.message)
+        state = kwargs or (event.get("resume") if isinstance(event, dict) else None) or {}
+        try:
+            with self.explained():
+                with contextlib.suppress(Exception):
+                    self.set_link()
+                info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+                return self._resume_plan(info, **state)
+        finally:
+            self.hook.close()
+
+    def _resume_plan(
         self,
-        context: Context,
-        event: Any = None,
+        info: Any,
         *,
         name: str,
         rest: list[str],
@@ -300,21 +317,11 @@ class AspLifecycleOperator(AspBaseOperator):
         deadline: float,
         started_processor: str | None = None,
     ) -> Any:
-        """Back from the triggerer: the wait's verdict, then the rest of the plan."""
-        verdict = Verdict.from_event(event)
-        self.log.info("%s", verdict.message)
         self.started_processor = started_processor
         self._stale = None
-        try:
-            with self.explained():
-                with contextlib.suppress(Exception):
-                    self.set_link()
-                info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
-                plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
-                actions = self.lifecycle_actions(deadline)
-                return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
-        finally:
-            self.hook.close()
+        plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
+        actions = self.lifecycle_actions(deadline)
+        return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
 
 
 def _failed_at(info: StreamProcessorInfo | None) -> datetime.datetime | None:

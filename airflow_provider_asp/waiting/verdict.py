@@ -48,6 +48,9 @@ class Reason(str, enum.Enum):
     ERROR = "error"
 
 
+#: Event keys that travel beside a verdict: where a deferred lifecycle task resumes.
+EVENT_EXTRAS = frozenset({"resume"})
+
 #: Trigger event ``status`` of each reason (``success`` for a success).
 _STATUS: dict[Reason, str] = {
     Reason.MISSING: "failed",
@@ -137,10 +140,12 @@ class Verdict:
 
     @classmethod
     def from_event(cls, event: Any) -> Verdict:
-        """The verdict a trigger sent; anything unexpected is an ``error`` failure."""
+        """The verdict a trigger sent (keys in :data:`EVENT_EXTRAS` are for the task, not the
+        verdict); anything unexpected is an ``error`` failure."""
         names = {f.name for f in dataclasses.fields(cls)} - {"outcome"}
         status = event.get("status") if isinstance(event, Mapping) else None
-        if status not in {"success", *_STATUS.values()} or set(event) - names - {"status"}:
+        extra = set(event) - names - {"status", *EVENT_EXTRAS} if status else set()
+        if status not in {"success", *_STATUS.values()} or extra:
             return cls.failure("?", Reason.ERROR, f"Unexpected trigger event: {event!r}")
         fields = {key: event[key] for key in names if key in event}
         fields.setdefault("processor_name", "?")
