@@ -82,3 +82,12 @@ class AspConnectionConfigError(ValueError):
 
 class AspConnectionError(ConnectionError):
     """The workspace could not be reached, refused the credentials, or did not answer."""
+
+
+class AspUncertainOutcomeError(ConnectionError):
+    """A command that changes a processor got no clear answer, and looking at the processor
+    afterwards could not show that it took effect (retryable: the retry looks first).
+
+    The message names the command and the processor's last known state, so a task that may
+    have started a processor says so.
+    """

@@ -34,14 +34,14 @@ from typing import Any
 from bson.int64 import Int64
 
 import airflow_provider_asp
-from asp_emulator import Workspace
-from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
     StreamProcessor,
 )
 from airflow_provider_asp.stream_processing.sampling import SampleState
+from asp_emulator import Workspace
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
 HISTORY = 1_000  # outputs the emulator replays to a new sample cursor
 PIPELINE: list[dict[str, Any]] = [

@@ -45,7 +45,7 @@ def scenarios() -> list[tuple[str, type[Any], dict[str, Any]]]:
             {"limit": 5, "timeout": 0.5},
         ),
         ("sample (limit 5, 5 ready)", asp.AspSampleProcessorOperator, {"limit": 5, "timeout": 5}),
-        ("stats", asp.AspProcessorStatsOperator, {}),
+        ("stats", asp.AspGetProcessorStatsOperator, {}),
         (
             "modify (running, new pipeline)",
             asp.AspModifyProcessorOperator,

@@ -151,8 +151,8 @@ def ask(workspace: Connection, request: str) -> Any:
 
 def serve_workspace(conn: Connection, count: int) -> None:
     """The emulator's process: ``count`` CREATED processors, then answer requests."""
-    from asp_emulator import Workspace
     from airflow_provider_asp.stream_processing import StreamProcessingClient
+    from asp_emulator import Workspace
 
     stages: list[dict[str, Any]] = [
         {"$source": {"documents": []}},

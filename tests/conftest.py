@@ -28,10 +28,10 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from asp_emulator import Workspace  # noqa: E402
-from asp_emulator.monitoring import CommandRecorder  # noqa: E402
 
 from airflow_provider_asp.stream_processing import StreamProcessingClient  # noqa: E402
+from asp_emulator import Workspace  # noqa: E402
+from asp_emulator.monitoring import CommandRecorder  # noqa: E402
 from tests.support.airflow import (  # noqa: E402
     _LOOKS,
     DAG_HEADER,
@@ -178,8 +178,6 @@ def _collect(dag_id: str, dag_run: Any) -> DagResult:
             )
         }
     return DagResult(dag_run, states, xcoms, rendered)
-
-
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
     AspDropProcessorOperator,
-    AspProcessorStatsOperator,
+    AspGetProcessorStatsOperator,
     AspSampleProcessorOperator,
     AspStartProcessorOperator,
     AspStopProcessorOperator,
@@ -59,7 +59,7 @@ with DAG(
         timeout=300,
     )
     sample = AspSampleProcessorOperator(task_id="sample", processor_name=name, limit=5, timeout=60)
-    stats = AspProcessorStatsOperator(task_id="stats", processor_name=name)
+    stats = AspGetProcessorStatsOperator(task_id="stats", processor_name=name)
     stop = AspStopProcessorOperator(task_id="stop", processor_name=name)
     drop = AspDropProcessorOperator(task_id="drop", processor_name=name, trigger_rule="all_done")
 

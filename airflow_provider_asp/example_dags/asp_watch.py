@@ -1,6 +1,6 @@
 """Wait, without holding a worker, for a processor's output to show a document that matters.
 
-``AspSampleSensor`` reads the processor's sample cursor until a document matches the
+``AspProcessorSampleSensor`` reads the processor's sample cursor until a document matches the
 MongoDB query in ``match``; the matching documents go to XCom and on to a ``@task``.
 """
 
@@ -16,7 +16,7 @@ from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
     AspDropProcessorOperator,
 )
-from airflow_provider_asp.sensors.asp import AspSampleSensor
+from airflow_provider_asp.sensors.asp import AspProcessorSampleSensor
 
 NAME = "solar_watch"
 PIPELINE = [
@@ -35,7 +35,7 @@ with DAG(
     deploy = AspDeployProcessorOperator(
         task_id="deploy", processor_name=NAME, pipeline=PIPELINE, desired_state="STARTED"
     )
-    hot_panel = AspSampleSensor(
+    hot_panel = AspProcessorSampleSensor(
         task_id="wait_for_hot_panel",
         processor_name=NAME,
         match={"obs.temp": {"$gte": 25}, "obs.watts": {"$gte": 200}},

@@ -24,11 +24,11 @@ from airflow_provider_asp.hooks.connection_form import (
     legacy_form_widgets,
 )
 from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
-from airflow_provider_asp.lifecycle import normalize_state
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )
+from airflow_provider_asp.waiting.states import normalize_state
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -149,6 +149,11 @@ class WorkspaceSettings:
             "socket": self.socket_timeout_ms,
         }
 
+    @property
+    def command_timeout(self) -> float:
+        """Seconds one command may wait for its reply (the socket timeout)."""
+        return self.socket_timeout_ms / 1000
+
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``StreamProcessingClient`` (host and port included)."""
         options: dict[str, Any] = {

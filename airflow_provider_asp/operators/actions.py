@@ -1,19 +1,34 @@
-"""Lifecycle commands with their state checks and bounded waits, for the operators.
+"""The commands that change a processor, each safe to repeat, and the wait that follows.
 
-Each action looks at the processor first and acts only if needed, so a retried task
-never repeats a command that already took effect. Every step is logged in plain words.
+Every act is resolved by looking, never by guessing: after a network error, a timeout or a
+retryable error (the reply is lost, the outcome unknown), the processor is read again; if
+it shows the effect, the act succeeded; if not, the command is sent again (each is safe to
+repeat: "already exists", "already running", "not running" and "does not exist" are expected
+answers). Every command is bounded by what is left of the task's deadline (pymongo's
+client-side operation timeout). Waits go through :mod:`airflow_provider_asp.waiting`, the
+same code the sensors and triggers use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp import lifecycle
-from airflow_provider_asp.exceptions import AspProcessorNotFoundError
+from airflow_provider_asp.exceptions import (
+    AspProcessorNotFoundError,
+    AspUncertainOutcomeError,
+    AspWaitTimeoutError,
+)
+from airflow_provider_asp.waiting import states
+from airflow_provider_asp.waiting.conditions import StateCondition
+from airflow_provider_asp.waiting.deadline import command_bound
+from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict
 
 if TYPE_CHECKING:
     import datetime
+    import logging
 
     from airflow_provider_asp.stream_processing import (
         CreateStreamProcessorOptions,
@@ -22,31 +37,61 @@ if TYPE_CHECKING:
         StreamProcessors,
     )
 
+#: Sends of one command at most, when each outcome stays uncertain.
+MAX_SENDS = 3
+#: Server codes of the expected answers: already exists / already running (416), not
+#: running (125), does not exist (415).
+ALREADY_EXISTS, NOT_RUNNING = 416, 125
+
+
+def is_uncertain(exc: BaseException) -> bool:
+    """Whether ``exc`` leaves a command's outcome unknown: a network error, a timeout, or a
+    retryable code or label (the command may or may not have taken effect)."""
+    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
+
+    return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
 
 class ProcessorActions:
-    """Start, stop, create, modify and drop processors of one workspace.
-
-    :param wait_timeout: seconds a wait for a state may take.
-    :param poll_interval: seconds between two reads while waiting.
-    """
+    """Acts on the processors of one workspace within an absolute ``deadline`` (seconds
+    since the epoch; None: only the connection's own timeouts bound each command), each
+    command bounded by ``command_timeout`` (the connection's socket timeout) too."""
 
     def __init__(
         self,
         processors: StreamProcessors,
-        log: lifecycle.StepLogger,
+        log: logging.Logger | Any,
         *,
-        wait_timeout: float,
-        poll_interval: float,
+        deadline: float | None,
+        command_timeout: float | None = None,
+        poll_interval: float = 5.0,
     ) -> None:
         self.processors = processors
         self.log = log
-        self.wait_timeout = wait_timeout
+        self.deadline = deadline
+        self.command_timeout = command_timeout
         self.poll_interval = poll_interval
+
+    @contextmanager
+    def bounded(self) -> Iterator[None]:
+        """Bound the commands sent inside by what is left of the deadline."""
+        import pymongo
+
+        with pymongo.timeout(command_bound(self.deadline, self.command_timeout)):
+            yield
 
     # -- reading ------------------------------------------------------------------------
     def find(self, name: str) -> StreamProcessorInfo | None:
         """The processor, or None if it does not exist."""
-        return lifecycle.find(self.processors, name)
+        from airflow_provider_asp.waiting import synchronous
+
+        with self.bounded():
+            return synchronous.find(self.processors, name)
 
     def require(self, name: str) -> StreamProcessorInfo:
         """The processor, or AspProcessorNotFoundError."""
@@ -61,171 +106,192 @@ class ProcessorActions:
         target: str,
         *,
         wait: bool,
+        timeout_total: float,
         ignore_failure_at: datetime.datetime | None = None,
-    ) -> StreamProcessorInfo:
-        """After an action: wait until ``target`` (bounded), or read once without waiting.
-        FAILED raises at once either way."""
+    ) -> dict[str, Any]:
+        """After an act: wait until ``target`` (bounded by the deadline), or look once
+        without waiting. FAILED raises at once either way. Returns the processor info."""
+        from airflow_provider_asp.waiting import synchronous
 
-        def read() -> StreamProcessorInfo:
-            return self.require(name)
-
+        condition = StateCondition(name, frozenset({target}), ignore_failure_at=ignore_failure_at)
         if not wait:
-            info = read()
-            outcome = lifecycle.evaluate(info, target, ignore_failure_at)
-            if outcome is lifecycle.Outcome.FAILED:
-                raise lifecycle.failure_error(info)
-            return info
+            info = self.require(name)
+            verdict = condition.judge(info)
+            if verdict.done:
+                return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+            return info_to_dict(info)
+        deadline = self.deadline if self.deadline is not None else time.time() + timeout_total
         self.log.info(
-            "Waiting up to %g s for stream processor %r to be %s (polling every %g s).",
-            self.wait_timeout,
+            "Waiting up to %.0f s for stream processor %r to be %s (polling every %g s).",
+            max(deadline - time.time(), 0),
             name,
             target,
             self.poll_interval,
         )
-        info = lifecycle.wait_for_state(
-            read,
-            target,
-            timeout=self.wait_timeout,
+        verdict = synchronous.wait(
+            condition,
+            self.processors,
+            deadline=deadline,
             poll_interval=self.poll_interval,
-            ignore_failure_at=ignore_failure_at,
-            log=self.log,
+            command_timeout=self.command_timeout,
+            on_pending=lambda pending: self.log.info("%s", pending.message),
         )
-        self.log.info("Stream processor %r is %s.", name, info.state)
-        return info
+        self.log.info("%s", verdict.message)
+        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
 
     # -- acting -------------------------------------------------------------------------
     def create(
-        self,
-        name: str,
-        pipeline: list[dict[str, Any]],
-        options: CreateStreamProcessorOptions,
-    ) -> bool:
-        """Create the processor; False if one of that name exists after all (created
-        meanwhile, or by this very command whose reply was lost)."""
+        self, name: str, pipeline: list[dict[str, Any]], options: CreateStreamProcessorOptions
+    ) -> None:
+        """Create the processor (one that exists after all is the effect: created meanwhile,
+        or by this very command whose reply was lost)."""
         self.log.info("Creating stream processor %r.", name)
-        return self._send(
-            name, lambda: self.processors.create(name, pipeline, options), lambda i: i is not None
+        self._act(
+            name,
+            "createStreamProcessor",
+            lambda: self.processors.create(name, pipeline, options),
+            took_effect=lambda info: info is not None,
+            expected=lambda exc: _code(exc) == ALREADY_EXISTS,
         )
 
     def start(
         self,
-        info: StreamProcessorInfo,
+        name: str,
+        before: StreamProcessorInfo | None,
         options: StartStreamProcessorOptions | None,
-        *,
-        wait: bool,
-    ) -> StreamProcessorInfo:
-        """Start the processor unless it runs already."""
-        if lifecycle.is_running(info.state):
-            self.log.info(
-                "Stream processor %r is already %s: not starting it.", info.name, info.state
-            )
-            return info
-        if lifecycle.is_failed(info.state):
+    ) -> None:
+        """Start the processor ("already running" is the expected answer of a repeat);
+        ``before`` is the processor as last read, if this task read it."""
+        if before is not None and states.is_failed(before.state):
             self.log.warning(
                 "Stream processor %r FAILED before (%s, errorCode %s): restarting it.",
-                info.name,
-                info.error_msg,
-                info.error_code,
+                name,
+                before.error_msg,
+                before.error_code,
             )
         else:
-            self.log.info("Stream processor %r is %s: starting it.", info.name, info.state)
-        handle = self.processors.get(info.name)
-        self._send(info.name, lambda: handle.start(options), _running)
-        stale = lifecycle.stale_failure_at(info)
-        return self.settle(info.name, lifecycle.STARTED, wait=wait, ignore_failure_at=stale)
+            state = "" if before is None else f" is {before.state}:"
+            self.log.info("Stream processor %r%s starting it.", name, state)
+        handle = self.processors.get(name)
+        self._act(
+            name,
+            "startStreamProcessor",
+            lambda: handle.start(options),
+            took_effect=lambda now: now is not None and states.is_running(now.state),
+            expected=lambda exc: _code(exc) == ALREADY_EXISTS,
+        )
 
-    def stop(self, info: StreamProcessorInfo, *, wait: bool) -> StreamProcessorInfo:
-        """Stop the processor if it runs; a processor not running is left as it is."""
-        if not lifecycle.is_running(info.state):
-            if lifecycle.is_failed(info.state):
-                self.log.warning(
-                    "Stream processor %r is FAILED (%s), so not running: nothing to stop.",
-                    info.name,
-                    info.error_msg,
-                )
-            else:
-                self.log.info("Stream processor %r is %s: nothing to stop.", info.name, info.state)
-            return info
-        self.log.info("Stopping stream processor %r.", info.name)
-        handle = self.processors.get(info.name)
-        self._send(info.name, handle.stop, _not_running)
-        return self.settle(info.name, lifecycle.STOPPED, wait=wait)
+    def stop(self, name: str) -> None:
+        """Stop the processor ("not running" is the expected answer of a repeat)."""
+        self.log.info("Stopping stream processor %r.", name)
+        handle = self.processors.get(name)
+        self._act(
+            name,
+            "stopStreamProcessor",
+            handle.stop,
+            took_effect=lambda now: now is not None and not states.is_running(now.state),
+            expected=lambda exc: _code(exc) == NOT_RUNNING,
+        )
 
-    def drop(self, name: str) -> bool:
-        """Drop the processor (the server stops it first); False if it did not exist."""
+    def drop(self, name: str) -> None:
+        """Drop the processor (the server stops it first); "does not exist" is the
+        expected answer of a repeat."""
         self.log.info("Dropping stream processor %r.", name)
-        try:
-            self.processors.get(name).drop()
-        except Exception as exc:
-            if lifecycle.is_not_found(exc):
-                self.log.info("Stream processor %r does not exist: nothing to drop.", name)
-                return False
-            if not self._shows(name, lambda info: info is None):
-                raise
-            self.log.info("Stream processor %r: %s; it is gone, carrying on.", name, exc)
-        return True
+        handle = self.processors.get(name)
+        self._act(
+            name,
+            "dropStreamProcessor",
+            handle.drop,
+            took_effect=lambda now: now is None,
+            expected=states.is_not_found,
+        )
 
     def modify(
         self,
-        info: StreamProcessorInfo,
+        name: str,
         changes: dict[str, Any],
-        *,
-        restart: bool,
-    ) -> StreamProcessorInfo:
-        """Apply ``changes`` (``StreamProcessor.modify`` keyword arguments): a running
-        processor is stopped first and, with ``restart``, started again afterwards, also
-        when the change is refused (then with its old definition)."""
-        was_running = lifecycle.is_running(info.state)
-        self.stop(info, wait=True)
-        handle = self.processors.get(info.name)
-        self.log.info("Modifying stream processor %r: %s.", info.name, ", ".join(sorted(changes)))
-        try:
-            handle.modify(**changes)
-        except Exception:
-            if was_running and restart:
-                self.log.warning("Modify refused: restarting %r as it was.", info.name)
-                self._restart_quietly(info.name)
-            raise
-        if not (was_running and restart):
-            return self.require(handle.name)
-        self.log.info("Restarting stream processor %r, which was running.", handle.name)
-        handle.start()
-        return self.settle(handle.name, lifecycle.STARTED, wait=True)
+        shows_change: Callable[[StreamProcessorInfo], bool],
+    ) -> str:
+        """Apply ``changes`` (``StreamProcessor.modify`` keyword arguments) to a processor
+        that is not running; returns its name afterwards (renamed with ``new_name``).
+        ``shows_change`` tells whether a processor read after an uncertain outcome has them."""
+        self.log.info("Modifying stream processor %r: %s.", name, ", ".join(sorted(changes)))
+        handle = self.processors.get(name)
+        new_name = changes.get("new_name") or name
 
-    def _send(
+        def took_effect(now: StreamProcessorInfo | None) -> bool:
+            if new_name != name:
+                now = self.find(new_name) if now is None else None
+            return now is not None and shows_change(now)
+
+        self._act(name, "modifyStreamProcessor", lambda: handle.modify(**changes), took_effect)
+        return new_name
+
+    def _act(
         self,
         name: str,
-        command: Callable[[], object],
+        command: str,
+        send: Callable[[], object],
         took_effect: Callable[[StreamProcessorInfo | None], bool],
-    ) -> bool:
-        """Send ``command``: True if it succeeded; False if it raised but the processor
-        shows its effect anyway (a lost reply, or another caller did the same); else the
-        error is raised."""
+        expected: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
+        """Send ``send`` until it answers, or its effect shows after an uncertain outcome;
+        at most :data:`MAX_SENDS` sends, never past the deadline."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+
+        left = None if self.deadline is None else max(self.deadline - time.time(), 0.0)
+        stop = stop_after_attempt(MAX_SENDS)
+        last_state = "unknown"
+        retrying = Retrying(
+            stop=stop if left is None else stop | stop_before_delay(left),
+            retry=retry_if_exception(is_uncertain),
+            reraise=True,
+        )
         try:
-            command()
+            for attempt in retrying:
+                with attempt:
+                    try:
+                        with self.bounded():
+                            send()
+                        return
+                    except Exception as exc:
+                        if expected(exc):
+                            self.log.info("Stream processor %r: %s; carrying on.", name, exc)
+                            return
+                        if not is_uncertain(exc):
+                            raise
+                        self.log.warning(
+                            "%s of %r: no clear answer (%s); looking at the processor.",
+                            command,
+                            name,
+                            describe_error(exc),
+                        )
+                        seen, now = self._look(name)
+                        if seen:
+                            last_state = "absent" if now is None else now.state
+                            if took_effect(now):
+                                self.log.info(
+                                    "Stream processor %r is %s: the %s took effect.",
+                                    name,
+                                    last_state,
+                                    command,
+                                )
+                                return
+                        raise
         except Exception as exc:
-            if not self._shows(name, took_effect):
+            if not is_uncertain(exc):
                 raise
-            self.log.info("Stream processor %r: %s; the change is there, carrying on.", name, exc)
-            return False
-        return True
+            raise AspUncertainOutcomeError(
+                f"{command} of stream processor {name!r} got no clear answer "
+                f"({describe_error(exc)}) and its effect does not show; the processor's last "
+                f"known state is {last_state}. It may still take effect."
+            ) from exc
 
-    def _shows(self, name: str, took_effect: Callable[[StreamProcessorInfo | None], bool]) -> bool:
+    def _look(self, name: str) -> tuple[bool, StreamProcessorInfo | None]:
+        """``(True, info or None)`` when the processor could be read, ``(False, None)`` when
+        the look itself failed."""
         try:
-            return took_effect(self.find(name))
-        except Exception:
-            return False
-
-    def _restart_quietly(self, name: str) -> None:
-        try:
-            self.processors.get(name).start()
+            return True, self.find(name)
         except Exception as exc:
-            self.log.error("Could not restart stream processor %r: %s", name, exc)
-
-
-def _running(info: StreamProcessorInfo | None) -> bool:
-    return info is not None and lifecycle.is_running(info.state)
-
-
-def _not_running(info: StreamProcessorInfo | None) -> bool:
-    return info is not None and not lifecycle.is_running(info.state)
+            self.log.warning("Could not look at stream processor %r: %s", name, exc)
+            return False, None

@@ -1,39 +1,47 @@
 """Operators for the whole life of an Atlas Stream Processing processor.
 
-Importing this module imports neither pymongo nor the hook, and touches no connection:
-hooks are built on first use inside ``execute``. Arguments are checked after templating
-and before any client exists. Lifecycle operators look at the processor before acting,
-so a retried task never repeats a command that already took effect. Return values are
-plain JSON (BSON types converted).
+Names follow one pattern: an operator is a verb on a processor (``Asp<Verb>ProcessorOperator``;
+``AspGetProcessorStatsOperator`` reads its stats). Each lifecycle operator looks at the
+processor, computes its plan (:mod:`~airflow_provider_asp.operators.plan`), logs it and
+carries it out (:class:`~airflow_provider_asp.operators.base.AspLifecycleOperator`), so a
+retried task never repeats a command that already took effect. Importing this module imports
+neither pymongo nor the hook, and touches no connection; arguments are checked after
+templating and before any client exists. Return values are plain JSON (BSON types converted).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp import lifecycle
-from airflow_provider_asp.deploy_plan import deploy_plan
 from airflow_provider_asp.exceptions import (
-    AspDefinitionConflictError,
     AspInputError,
     AspProcessorNotFoundError,
-    AspProcessorStateError,
 )
 from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.actions import ProcessorActions
-from airflow_provider_asp.operators.base import (
-    AspBaseOperator,
-    AspDefinitionOperator,
-    AspWaitingOperator,
-    info_to_dict,
+from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
+from airflow_provider_asp.operators.plan import (
+    IF_EXISTS_POLICIES,
+    Plan,
+    ProcessorDefinition,
+    Step,
+    create_plan,
+    deploy_plan,
+    drop_plan,
+    modify_plan,
+    start_plan,
+    stop_plan,
 )
-from airflow_provider_asp.processor_definition import ProcessorDefinition
 from airflow_provider_asp.serialization import to_jsonable
+from airflow_provider_asp.waiting import states
+from airflow_provider_asp.waiting.verdict import failure_error, info_to_dict
 
 if TYPE_CHECKING:
+    from airflow_provider_asp.operators.actions import ProcessorActions
     from airflow_provider_asp.stream_processing import (
         CreateStreamProcessorOptions,
+        StartStreamProcessorOptions,
         StreamProcessorInfo,
     )
 
@@ -41,21 +49,101 @@ __all__ = [
     "AspCreateProcessorOperator",
     "AspDeployProcessorOperator",
     "AspDropProcessorOperator",
+    "AspGetProcessorStatsOperator",
     "AspModifyProcessorOperator",
-    "AspProcessorStatsOperator",
     "AspSampleProcessorOperator",
     "AspStartProcessorOperator",
     "AspStopProcessorOperator",
 ]
 
-IF_EXISTS_POLICIES: tuple[str, ...] = ("error", "skip", "replace", "modify")
+
+class AspDefinitionOperator(AspLifecycleOperator):
+    """An operator given a whole processor definition (create, deploy).
+
+    :param pipeline: the stages, as a list or a JSON string (templated, rendered as JSON).
+    :param dlq: dead letter queue ``{connectionName, db, coll}``, a document or JSON string
+        (templated); ``{}`` for none.
+    :param tier: processor tier (SP2 ... SP50).
+    :param stream_meta_field_name: name of the stream metadata field (set at creation only).
+    :param failover: enable failover (set at creation only).
+    """
+
+    template_fields: Sequence[str] = (
+        *AspBaseOperator.template_fields,
+        "pipeline",
+        "dlq",
+        "tier",
+        "stream_meta_field_name",
+    )
+    template_fields_renderers = {"pipeline": "json", "dlq": "json"}
+    #: Passed to a modify step (the deploy operator takes it as an argument).
+    resume_from_checkpoint: bool | None = None
+
+    def __init__(
+        self,
+        *,
+        pipeline: list[dict[str, Any]] | str,
+        dlq: dict[str, Any] | str | None = None,
+        tier: str | None = None,
+        stream_meta_field_name: str | None = None,
+        failover: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.dlq = dlq
+        self.tier = tier
+        self.stream_meta_field_name = stream_meta_field_name
+        self.failover = failover
+
+    def definition(self) -> tuple[ProcessorDefinition, CreateStreamProcessorOptions]:
+        """The checked definition, and the options to create it with."""
+        from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
+
+        definition = ProcessorDefinition(
+            arguments.pipeline(self.pipeline), arguments.document(self.dlq, "dlq"), self.tier
+        )
+        with arguments.client_checks():
+            options = CreateStreamProcessorOptions(
+                dlq=definition.dlq or None,
+                stream_meta_field_name=self.stream_meta_field_name,
+                tier=self.tier,
+                failover=self.failover,
+            )
+        return definition, options
+
+    def run_for(self, name: str) -> Any:
+        self._definition, self._options = self.definition()
+        return super().run_for(name)
+
+    def resume(self, context: Any, event: Any = None, **kwargs: Any) -> Any:
+        self._definition, self._options = self.definition()
+        return super().resume(context, event, **kwargs)
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        definition = self._definition
+        if step is Step.CREATE:
+            actions.create(name, definition.pipeline or [], self._options)
+        elif step is Step.STOP:
+            actions.stop(name)
+        elif step is Step.DROP:
+            actions.drop(name)
+        elif step is Step.MODIFY:
+            changes = definition.changes(self.plan_now.differences)
+            if self.resume_from_checkpoint is not None:
+                changes["resume_from_checkpoint"] = self.resume_from_checkpoint
+            if changes:
+                actions.modify(name, changes, lambda now: not definition.differences(now))
+        elif step is Step.START:
+            actions.start(name, self.current_info, None)
+        return name
 
 
 class AspCreateProcessorOperator(AspDefinitionOperator):
     """Create a stream processor; returns its info.
 
     Takes the definition arguments of :class:`AspDefinitionOperator` and the wait
-    parameters (used by the ``modify`` and ``replace`` policies).
+    parameters (used by the ``modify`` and ``replace`` policies, which stop the processor).
 
     :param if_exists: when a processor of that name exists: ``"error"`` (but an identical
         definition is success, so a retry after a lost reply passes), ``"skip"`` (keep it;
@@ -70,50 +158,24 @@ class AspCreateProcessorOperator(AspDefinitionOperator):
         super().__init__(**kwargs)
         self.if_exists = if_exists
 
-    def run_for(self, name: str) -> dict[str, Any]:
-        policy = arguments.one_of(self.if_exists, "if_exists", IF_EXISTS_POLICIES)
-        definition, options = self.definition()
-        actions = self.waiting_actions()
-        current = actions.find(name)
-        if current is None and actions.create(name, definition.pipeline or [], options):
-            return info_to_dict(actions.require(name))
-        current = current or actions.require(name)
-        return info_to_dict(self._existing(actions, current, definition, policy, options))
+    def run_for(self, name: str) -> Any:
+        arguments.one_of(self.if_exists, "if_exists", IF_EXISTS_POLICIES)
+        return super().run_for(name)
 
-    def _existing(
-        self,
-        actions: ProcessorActions,
-        current: StreamProcessorInfo,
-        definition: ProcessorDefinition,
-        policy: str,
-        options: CreateStreamProcessorOptions,
-    ) -> StreamProcessorInfo:
-        name = current.name
-        differences = definition.differences(current)
-        if not differences:
-            self.log.info("Stream processor %r exists with this definition: nothing to do.", name)
-            return current
-        what = ", ".join(differences)
-        if policy == "error":
-            raise AspDefinitionConflictError(
-                f"Stream processor {name!r} exists with a different {what}; set if_exists to "
-                "'skip', 'modify' or 'replace' to accept that."
-            )
-        if policy == "skip":
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        plan = create_plan(name, current, self._definition, self.if_exists)
+        if self.if_exists == "skip" and plan.differences:
             self.log.warning(
-                "Stream processor %r exists with a different %s: keeping it.", name, what
+                "Stream processor %r exists with a different %s: keeping it.",
+                name,
+                ", ".join(plan.differences),
             )
-            return current
-        if policy == "modify":
-            return actions.modify(current, definition.changes(differences), restart=True)
-        self.log.info("Replacing stream processor %r (different %s).", name, what)
-        actions.stop(current, wait=True)
-        actions.drop(name)
-        actions.create(name, definition.pipeline or [], options)
-        return actions.require(name)
+        return plan
 
 
-class AspStartProcessorOperator(AspWaitingOperator):
+class AspStartProcessorOperator(AspLifecycleOperator):
     """Start a stream processor and wait until it is STARTED; returns its info.
 
     A processor already STARTED is success without a second start. FAILED fails the task
@@ -122,17 +184,21 @@ class AspStartProcessorOperator(AspWaitingOperator):
     :param workers: number of workers.
     :param tier: tier to run at (SP2 ... SP50).
     :param clear_checkpoints: start from the sources' beginning, not the checkpoint.
-    :param start_at_operation_time: change stream start (Timestamp, aware datetime or
-        epoch seconds).
+    :param start_at_operation_time: change stream start (templated): a BSON Timestamp, an
+        aware datetime, epoch seconds, or an ISO-8601 string such as the rendered
+        ``"{{ data_interval_start }}"``.
     :param start_after: change stream resume token.
     :param enable_auto_scaling: let Atlas scale the processor.
     :param cancel_on_kill: when the task is killed, stop the processor it started (while
         deferred: by the trigger's ``on_kill``, Airflow 3.3+ only).
     """
 
-    defers_wait = True
-
-    template_fields: Sequence[str] = (*AspBaseOperator.template_fields, "tier", "start_after")
+    template_fields: Sequence[str] = (
+        *AspBaseOperator.template_fields,
+        "tier",
+        "start_at_operation_time",
+        "start_after",
+    )
     template_fields_renderers = {"start_after": "json"}
 
     def __init__(
@@ -142,7 +208,7 @@ class AspStartProcessorOperator(AspWaitingOperator):
         tier: str | None = None,
         clear_checkpoints: bool | None = None,
         start_at_operation_time: Any = None,
-        start_after: dict[str, Any] | None = None,
+        start_after: dict[str, Any] | str | None = None,
         enable_auto_scaling: bool | None = None,
         cancel_on_kill: bool = True,
         **kwargs: Any,
@@ -155,13 +221,12 @@ class AspStartProcessorOperator(AspWaitingOperator):
         self.start_after = start_after
         self.enable_auto_scaling = enable_auto_scaling
         self.cancel_on_kill = cancel_on_kill
-        self.started_processor: str | None = None
 
-    def run_for(self, name: str) -> dict[str, Any]:
+    def options(self) -> StartStreamProcessorOptions:
         from airflow_provider_asp.stream_processing import StartStreamProcessorOptions
 
         with arguments.client_checks():
-            options = StartStreamProcessorOptions(
+            return StartStreamProcessorOptions(
                 workers=self.workers,
                 clear_checkpoints=self.clear_checkpoints,
                 start_at_operation_time=arguments.operation_time(self.start_at_operation_time),
@@ -169,23 +234,25 @@ class AspStartProcessorOperator(AspWaitingOperator):
                 tier=self.tier,
                 enable_auto_scaling=self.enable_auto_scaling,
             )
-        actions = self.waiting_actions()
-        info = actions.require(name)
-        if not lifecycle.is_running(info.state):
-            self.started_processor = name
-        stale = lifecycle.stale_failure_at(info)
-        wait = self.wait_for_completion and not self.defers
-        result = actions.start(info, options, wait=wait)
-        pending = lifecycle.evaluate(result, lifecycle.STARTED, stale) is lifecycle.Outcome.PENDING
-        if self.defers and pending:
-            self.defer_until(
-                name,
-                lifecycle.STARTED,
-                ignore_failure_at=stale,
-                started_by_task=self.started_processor is not None,
-                cancel_on_kill=self.cancel_on_kill,
+
+    def run_for(self, name: str) -> Any:
+        self._start_options = self.options()
+        return super().run_for(name)
+
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        if current is None:
+            raise AspProcessorNotFoundError(name)
+        if states.is_running(current.state):
+            self.log.info(
+                "Stream processor %r is already %s: not starting it.", name, current.state
             )
-        return info_to_dict(result)
+        return start_plan(current)
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        actions.start(name, self.current_info, self._start_options)
+        return name
 
     def on_kill(self) -> None:
         """Stop the processor this task started (``cancel_on_kill``)."""
@@ -201,7 +268,7 @@ class AspStartProcessorOperator(AspWaitingOperator):
             self.hook.close()
 
 
-class AspStopProcessorOperator(AspWaitingOperator):
+class AspStopProcessorOperator(AspLifecycleOperator):
     """Stop a stream processor and wait until it is STOPPED; returns its info.
 
     A processor that is not running is success (nothing is sent).
@@ -209,29 +276,34 @@ class AspStopProcessorOperator(AspWaitingOperator):
     :param missing_ok: a missing processor is success (returns None) instead of failing.
     """
 
-    defers_wait = True
-
     def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def run_for(self, name: str) -> dict[str, Any] | None:
-        actions = self.waiting_actions()
-        info = actions.find(name)
-        if info is None:
-            if self.missing_ok:
-                self.log.info("Stream processor %r does not exist: nothing to stop.", name)
-                return None
-            raise AspProcessorNotFoundError(name)
-        result = actions.stop(info, wait=self.wait_for_completion and not self.defers)
-        sent = lifecycle.is_running(info.state)
-        pending = lifecycle.evaluate(result, lifecycle.STOPPED) is lifecycle.Outcome.PENDING
-        if self.defers and sent and pending:
-            self.defer_until(name, lifecycle.STOPPED)
-        return info_to_dict(result)
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        if current is None:
+            if not self.missing_ok:
+                raise AspProcessorNotFoundError(name)
+            return Plan(())
+        if states.is_failed(current.state):
+            self.log.warning(
+                "Stream processor %r is FAILED (%s), so not running.", name, current.error_msg
+            )
+        return stop_plan(current)
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        actions.stop(name)
+        return name
+
+    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
+        if info is None and not plan.steps:  # missing, and missing_ok
+            return None
+        return super().result(actions, name, plan, info)
 
 
-class AspDropProcessorOperator(AspBaseOperator):
+class AspDropProcessorOperator(AspLifecycleOperator):
     """Drop a stream processor (a running one is stopped by the server first).
 
     Fit for ``trigger_rule="all_done"`` teardown tasks. Returns ``{"processor_name",
@@ -244,14 +316,22 @@ class AspDropProcessorOperator(AspBaseOperator):
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def run_for(self, name: str) -> dict[str, Any]:
-        dropped = self.actions().drop(name)
-        if not dropped and not self.missing_ok:
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        if current is None and not self.missing_ok:
             raise AspProcessorNotFoundError(name)
-        return {"processor_name": name, "dropped": dropped}
+        return drop_plan(current)
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        actions.drop(name)
+        return name
+
+    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
+        return {"processor_name": name, "dropped": bool(plan.steps)}
 
 
-class AspModifyProcessorOperator(AspWaitingOperator):
+class AspModifyProcessorOperator(AspLifecycleOperator):
     """Change a stream processor; returns its info.
 
     A running processor is stopped, modified and (with ``restart``) started again, also
@@ -293,7 +373,7 @@ class AspModifyProcessorOperator(AspWaitingOperator):
         self.resume_from_checkpoint = resume_from_checkpoint
         self.restart = restart
 
-    def run_for(self, name: str) -> dict[str, Any]:
+    def checked(self) -> tuple[ProcessorDefinition, str | None]:
         from airflow_provider_asp.stream_processing import VALID_TIERS
 
         definition = ProcessorDefinition(
@@ -306,30 +386,110 @@ class AspModifyProcessorOperator(AspWaitingOperator):
         )
         if definition == ProcessorDefinition(None) and new_name is None:
             raise AspInputError("Nothing to modify: give pipeline, new_name, dlq or tier.")
-        actions = self.waiting_actions()
-        current = self._current(actions, name, new_name)
-        changes = definition.changes(definition.differences(current))
-        if new_name is not None and new_name != current.name:
-            changes["new_name"] = new_name
-        if not changes:
-            self.log.info("Stream processor %r already matches: nothing to modify.", current.name)
-            return info_to_dict(current)
-        if self.resume_from_checkpoint is not None:
-            changes["resume_from_checkpoint"] = self.resume_from_checkpoint
-        return info_to_dict(actions.modify(current, changes, restart=self.restart))
+        return definition, new_name
 
-    def _current(
-        self, actions: ProcessorActions, name: str, new_name: str | None
-    ) -> StreamProcessorInfo:
-        """The processor; after a rename that took effect on an earlier try, the renamed one."""
-        current = actions.find(name)
+    def run_for(self, name: str) -> Any:
+        self._definition, self._new_name = self.checked()
+        return super().run_for(name)
+
+    def resume(self, context: Any, event: Any = None, **kwargs: Any) -> Any:
+        self._definition, self._new_name = self.checked()
+        return super().resume(context, event, **kwargs)
+
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        new_name, renamed = self._new_name, None
         if current is None and new_name is not None:
-            current = actions.find(new_name)
+            current = actions.find(new_name)  # renamed on an earlier try?
             if current is not None:
                 self.log.info("Stream processor %r is already renamed %r.", name, new_name)
+                renamed = new_name
         if current is None:
             raise AspProcessorNotFoundError(name)
-        return current
+        differences = self._definition.differences(current)
+        rename = new_name is not None and new_name != current.name
+        if not differences and not rename:
+            self.log.info("Stream processor %r already matches: nothing to modify.", current.name)
+        plan = modify_plan(
+            current, differences, changes=bool(differences) or rename, restart=self.restart
+        )
+        return dataclasses.replace(plan, name=renamed)
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        if step is Step.STOP:
+            actions.stop(name)
+            return name
+        if step is Step.START:
+            actions.start(name, self.current_info, None)
+            return name
+        return self._modify(actions, name)
+
+    def _modify(self, actions: ProcessorActions, name: str) -> str:
+        """Send the modify; a refused change restarts a processor that was running (with
+        ``restart``), with its old definition, before the error is raised."""
+        definition, new_name = self._definition, self._new_name
+        changes = definition.changes(self.plan_now.differences)
+        if new_name is not None and new_name != name:
+            changes["new_name"] = new_name
+        if self.resume_from_checkpoint is not None:
+            changes["resume_from_checkpoint"] = self.resume_from_checkpoint
+        try:
+            return actions.modify(name, changes, lambda now: not definition.differences(now))
+        except Exception:
+            if Step.START in self.steps_left:  # it was running, and restart is on
+                self.log.warning("Modify refused: restarting %r as it was.", name)
+                try:
+                    actions.start(name, None, None)
+                except Exception as exc:
+                    self.log.error("Could not restart stream processor %r: %s", name, exc)
+            raise
+
+
+class AspDeployProcessorOperator(AspDefinitionOperator):
+    """Make a stream processor have this definition and be in ``desired_state``.
+
+    Compares the workspace with the definition and state, logs the plan (create, stop,
+    modify, start, or nothing to do), carries it out and returns ``{"processor_name",
+    "actions", "changed", "state"}``. Run twice, the second run sends one
+    ``getStreamProcessor`` and nothing else. Takes the definition arguments of
+    :class:`AspDefinitionOperator` (a None ``dlq`` or ``tier`` is left alone).
+
+    :param resume_from_checkpoint: passed to a modify (server default: true).
+    :param desired_state: ``"STARTED"`` or ``"STOPPED"`` (not running; a new processor
+        stays CREATED).
+    """
+
+    template_fields: Sequence[str] = (*AspDefinitionOperator.template_fields, "desired_state")
+
+    def __init__(
+        self,
+        *,
+        resume_from_checkpoint: bool | None = None,
+        desired_state: str = states.STARTED,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.resume_from_checkpoint = resume_from_checkpoint
+        self.desired_state = desired_state
+
+    def run_for(self, name: str) -> Any:
+        arguments.one_of(self.desired_state, "desired_state", states.DESIRED_STATES)
+        return super().run_for(name)
+
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        return deploy_plan(current, self._definition, self.desired_state)
+
+    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
+        state = info["state"] if info is not None else actions.require(name).state
+        return {
+            "processor_name": name,
+            "actions": plan.step_names,
+            "changed": list(plan.differences),
+            "state": state,
+        }
 
 
 class AspSampleProcessorOperator(AspBaseOperator):
@@ -337,7 +497,8 @@ class AspSampleProcessorOperator(AspBaseOperator):
 
     :param limit: most documents to return.
     :param batch_size: documents per fetch.
-    :param timeout: seconds to collect them; what arrived by then is returned.
+    :param timeout: seconds to collect them; what arrived by then is returned (a bound: a
+        silent server costs at most this plus about a second).
     """
 
     def __init__(
@@ -354,36 +515,46 @@ class AspSampleProcessorOperator(AspBaseOperator):
         self.timeout = timeout
 
     def run_for(self, name: str) -> list[Any]:
+        import time
+
         limit = arguments.count(self.limit, "limit")
         batch_size = (
             None if self.batch_size is None else arguments.count(self.batch_size, "batch_size")
         )
         timeout = arguments.seconds(self.timeout, "timeout")
-        actions = self.actions()
+        actions = self.actions(deadline=time.time() + timeout)
         info = actions.require(name)
-        if lifecycle.is_failed(info.state):
-            raise lifecycle.failure_error(info)
-        if not lifecycle.is_running(info.state):
-            raise AspProcessorStateError(
-                f"Stream processor {name!r} is {info.state}: sampling needs it STARTED."
-            )
+        self._check_running(info)
         self.log.info(
             "Sampling up to %d document(s) from %r for at most %g s.", limit, name, timeout
         )
         handle = actions.processors.get(name)
-        with handle.sample(limit=limit, batch_size=batch_size, timeout=timeout) as cursor:
+        with (
+            actions.bounded(),
+            handle.sample(limit=limit, batch_size=batch_size, timeout=timeout) as cursor,
+        ):
             documents = cursor.to_list(limit, timeout)
             ended_early = len(documents) < limit and not cursor.alive
-        if ended_early:
-            # The server ends a sample cursor when its processor stops or fails.
+        if ended_early:  # the server ends a sample cursor when its processor stops or fails
             info = actions.require(name)
-            if lifecycle.is_failed(info.state):
-                raise lifecycle.failure_error(info)
+            if states.is_failed(info.state):
+                raise failure_error(info)
         self.log.info("Sampled %d document(s) from %r.", len(documents), name)
         return list(to_jsonable(documents))
 
+    @staticmethod
+    def _check_running(info: StreamProcessorInfo) -> None:
+        from airflow_provider_asp.exceptions import AspProcessorStateError
 
-class AspProcessorStatsOperator(AspBaseOperator):
+        if states.is_failed(info.state):
+            raise failure_error(info)
+        if not states.is_running(info.state):
+            raise AspProcessorStateError(
+                f"Stream processor {info.name!r} is {info.state}: sampling needs it STARTED."
+            )
+
+
+class AspGetProcessorStatsOperator(AspBaseOperator):
     """Return a stream processor's statistics (``getStreamProcessorStats``).
 
     :param verbose: include per-operator statistics.
@@ -404,64 +575,11 @@ class AspProcessorStatsOperator(AspBaseOperator):
         try:
             reply = handle.stats(options)
         except Exception as exc:
-            if lifecycle.is_not_found(exc):
+            if states.is_not_found(exc):
                 raise AspProcessorNotFoundError(name) from None
             raise
         envelope = {"ok", "$clusterTime", "operationTime"}
         return dict(to_jsonable({k: v for k, v in reply.items() if k not in envelope}))
 
 
-class AspDeployProcessorOperator(AspDefinitionOperator):
-    """Make a stream processor have this definition and be in ``desired_state``.
-
-    Compares the workspace with the definition and state, logs the plan (create, stop,
-    modify, start, or nothing to do), applies the fewest commands, waits for the state and
-    returns ``{"processor_name", "actions", "changed", "state"}``. Run twice, the second
-    run sends one ``getStreamProcessor`` and nothing else. Takes the definition arguments
-    of :class:`AspDefinitionOperator` (a None ``dlq`` or ``tier`` is left alone).
-
-    :param resume_from_checkpoint: passed to a modify (server default: true).
-    :param desired_state: ``"STARTED"`` or ``"STOPPED"`` (not running; a new processor
-        stays CREATED).
-    """
-
-    template_fields: Sequence[str] = (*AspDefinitionOperator.template_fields, "desired_state")
-
-    def __init__(
-        self,
-        *,
-        resume_from_checkpoint: bool | None = None,
-        desired_state: str = lifecycle.STARTED,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.resume_from_checkpoint = resume_from_checkpoint
-        self.desired_state = desired_state
-
-    def run_for(self, name: str) -> dict[str, Any]:
-        desired = arguments.one_of(self.desired_state, "desired_state", lifecycle.DESIRED_STATES)
-        definition, options = self.definition()
-        actions = self.waiting_actions()
-        current = actions.find(name)
-        plan = deploy_plan(current, definition, desired)
-        self.log.info(plan.describe(name, current))
-        info = current
-        if info is None:
-            if not actions.create(name, definition.pipeline or [], options):
-                raise RuntimeError(f"Stream processor {name!r} appeared meanwhile; run again.")
-            info = actions.require(name)
-        elif plan.differences:
-            changes = definition.changes(list(plan.differences))
-            if self.resume_from_checkpoint is not None:
-                changes["resume_from_checkpoint"] = self.resume_from_checkpoint
-            info = actions.modify(info, changes, restart=desired == lifecycle.STARTED)
-        elif desired == lifecycle.STOPPED:
-            info = actions.stop(info, wait=self.wait_for_completion)
-        if desired == lifecycle.STARTED:
-            info = actions.start(info, None, wait=self.wait_for_completion)
-        return {
-            "processor_name": name,
-            "actions": list(plan.steps),
-            "changed": list(plan.differences),
-            "state": info.state,
-        }
+__all__ += ["info_to_dict"]

@@ -1,5 +1,12 @@
 """What the ASP operators share: the processor name and connection, the lazy hook, the
-Atlas UI link, the bounded wait's parameters and the processor definition's arguments.
+Atlas UI link, and the carrying out of a lifecycle plan with its waits.
+
+A lifecycle operator (create, start, stop, drop, modify, deploy) looks at the processor once,
+computes a :class:`~airflow_provider_asp.operators.plan.Plan` and carries out its steps in
+order; nothing else decides. A step that leaves the processor in a state (stop, start) is
+followed by a wait for it: in the worker, or with ``deferrable=True`` in the triggerer, after
+which the task resumes at the next step (:meth:`AspLifecycleOperator.resume`). The whole try
+is bounded by ``timeout``: every command and every wait get what is left of it.
 
 Importing this module imports neither pymongo nor the hook, and touches no connection.
 """
@@ -18,9 +25,9 @@ from airflow.sdk import BaseOperator
 from airflow_provider_asp.exceptions import AspWaitTimeoutError
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.actions import ProcessorActions
-from airflow_provider_asp.processor_definition import ProcessorDefinition
-from airflow_provider_asp.verdict import Verdict, info_to_dict
+from airflow_provider_asp.operators.plan import STEP_TARGETS, Plan, Step
+from airflow_provider_asp.waiting import states
+from airflow_provider_asp.waiting.verdict import Verdict, info_to_dict
 
 try:
     from airflow.sdk.configuration import conf
@@ -31,13 +38,23 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
+    from airflow_provider_asp.operators.actions import ProcessorActions
+    from airflow_provider_asp.stream_processing import StreamProcessorInfo
 
 DEFAULT_DEFERRABLE: bool = conf.getboolean("operators", "default_deferrable", fallback=False)
 DEFAULT_WAIT_TIMEOUT = 600.0
 DEFAULT_POLL_INTERVAL = 5.0
+#: A task's deferral outlives its trigger's own deadline by this much, so the trigger
+#: reports the timeout itself and Airflow's deferral timeout is only a backstop.
+DEFER_MARGIN = datetime.timedelta(seconds=60)
 
-__all__ = ["DEFAULT_DEFERRABLE", "AspBaseOperator", "AspWaitingOperator", "info_to_dict"]
+__all__ = [
+    "DEFAULT_DEFERRABLE",
+    "DEFER_MARGIN",
+    "AspBaseOperator",
+    "AspLifecycleOperator",
+    "info_to_dict",
+]
 
 
 class AspBaseOperator(BaseOperator):
@@ -67,8 +84,14 @@ class AspBaseOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         name = arguments.processor_name(self.processor_name)
-        try:
+        with self.explained():
             return self.run_for(name)
+
+    @contextlib.contextmanager
+    def explained(self) -> Any:
+        """Turn failures to reach the workspace into plain words; close the hook's client."""
+        try:
+            yield
         except Exception as exc:
             explained = self.hook.explain(exc)
             if explained is None:
@@ -82,34 +105,37 @@ class AspBaseOperator(BaseOperator):
         raise NotImplementedError
 
     def actions(
-        self,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        self, deadline: float | None = None, poll_interval: float = 5.0
     ) -> ProcessorActions:
         """The lifecycle actions on the connection's workspace (connects lazily)."""
-        settings = self.hook.settings
-        self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
+        from airflow_provider_asp.operators.actions import ProcessorActions
+
+        self.set_link()
         return ProcessorActions(
             self.hook.get_processors(),
             self.log,
-            wait_timeout=wait_timeout,
+            deadline=deadline,
+            command_timeout=self.hook.settings.command_timeout,
             poll_interval=poll_interval,
         )
 
+    def set_link(self) -> None:
+        settings = self.hook.settings
+        self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
 
-class AspWaitingOperator(AspBaseOperator):
-    """An operator that may wait for a processor state: the bounded wait's parameters.
 
-    :param wait_for_completion: wait until the processor reaches the state.
-    :param poll_interval: seconds between two reads while waiting.
-    :param timeout: seconds the wait may take at most.
-    :param deferrable: wait in the triggerer (start and stop): the operator acts, reads
-        the state once, and defers only if the state is not reached yet. The waits of
-        the other operators are steps of one change and run in the worker.
+class AspLifecycleOperator(AspBaseOperator):
+    """An operator that carries out a plan of lifecycle steps, each stop or start followed
+    by a wait for its state.
+
+    :param wait_for_completion: wait until the last step's state is reached (steps before
+        the last always wait: a modify needs the processor stopped).
+    :param poll_interval: seconds between two looks while waiting.
+    :param timeout: seconds this try may take at most, commands and waits together.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+        The operator acts, looks once, and defers only when the state is not reached yet;
+        it resumes at the next step. With nothing to wait for, it never defers.
     """
-
-    #: Whether the final wait can run in the triggerer (start and stop).
-    defers_wait = False
 
     def __init__(
         self,
@@ -125,46 +151,104 @@ class AspWaitingOperator(AspBaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = deferrable
+        #: The processor this task started (``cancel_on_kill`` stops only that one).
+        self.started_processor: str | None = None
+        #: When the processor FAILED before this task restarts it (that failure is old news).
+        self._stale: datetime.datetime | None = None
+        #: The processor as read before the first step (None once a step changed it).
+        self.current_info: StreamProcessorInfo | None = None
+        #: The plan being carried out, and the steps after the one being carried out.
+        self.plan_now = Plan(())
+        self.steps_left: list[Step] = []
 
-    def waiting_actions(self) -> ProcessorActions:
-        """Actions with this operator's checked wait parameters."""
-        timeout = arguments.seconds(self.timeout, "timeout")
-        poll_interval = arguments.seconds(self.poll_interval, "poll_interval")
-        if self.deferrable and self.wait_for_completion and not self.defers_wait:
-            self.log.info(
-                "deferrable=True: %s waits in the worker (only start and stop defer).",
-                type(self).__name__,
+    # -- what each operator defines -------------------------------------------------------
+    def plan(
+        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
+    ) -> Plan:
+        """The steps from ``current`` (None: missing) to what this operator was asked for."""
+        raise NotImplementedError
+
+    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
+        """Send the command of ``step``; returns the processor's name afterwards."""
+        raise NotImplementedError
+
+    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
+        """The task's return value; ``info`` is the processor info dict if the last step
+        read it, else None. Default: the processor info."""
+        return info if info is not None else info_to_dict(actions.require(name))
+
+    # -- carrying a plan out -------------------------------------------------------------
+    def run_for(self, name: str) -> Any:
+        deadline = time.time() + arguments.seconds(self.timeout, "timeout")
+        actions = self.lifecycle_actions(deadline)
+        current = actions.find(name)
+        plan = self.plan(actions, name, current)
+        if plan.name is not None and current is None:
+            current = actions.find(plan.name)
+        name = plan.name or name
+        self.log.info("%s", plan.describe(name, current))
+        self._stale = _failed_at(current)
+        self.current_info = current
+        start_info = info_to_dict(current) if current is not None and not plan.steps else None
+        return self.carry_out(actions, name, plan, list(plan.steps), start_info)
+
+    def lifecycle_actions(self, deadline: float) -> ProcessorActions:
+        return self.actions(deadline, arguments.seconds(self.poll_interval, "poll_interval"))
+
+    def carry_out(
+        self, actions: ProcessorActions, name: str, plan: Plan, steps: list[Step], info: Any
+    ) -> Any:
+        """Carry out ``steps`` (the rest of ``plan``) in order, waiting after each stop and
+        start; defers when a wait belongs in the triggerer."""
+        for index, step in enumerate(steps):
+            if step is Step.START and self.started_processor is None:
+                self.started_processor = name
+            self.steps_left = steps[index + 1 :]
+            self.plan_now = plan
+            name = self.do_step(actions, step, name)
+            self.current_info = info = None
+            target = STEP_TARGETS[step]
+            if target is None:
+                continue
+            last = index == len(steps) - 1
+            wait = self.wait_for_completion or not last
+            stale = self._stale if step is Step.START else None
+            if wait and self.deferrable:
+                info = actions.settle(
+                    name, target, wait=False, timeout_total=0, ignore_failure_at=stale
+                )
+                if states.normalize_state(info["state"]) != target:
+                    self._defer(name, target, plan, steps[index + 1 :], actions.deadline, stale)
+                continue
+            info = actions.settle(
+                name, target, wait=wait, timeout_total=self.timeout, ignore_failure_at=stale
             )
-        return self.actions(timeout, poll_interval)
+        return self.result(actions, name, plan, info)
 
-    @property
-    def defers(self) -> bool:
-        """Whether this run waits in the triggerer."""
-        return self.defers_wait and self.deferrable and self.wait_for_completion
-
-    def defer_until(
+    def _defer(
         self,
         name: str,
         target: str,
-        *,
-        ignore_failure_at: datetime.datetime | None = None,
-        started_by_task: bool = False,
-        cancel_on_kill: bool = False,
+        plan: Plan,
+        rest: list[Step],
+        deadline: float | None,
+        stale: datetime.datetime | None,
     ) -> None:
-        """Wait in the triggerer until ``name`` is ``target``; resume in
-        :meth:`execute_complete`. Bounded by ``timeout``."""
-        from airflow_provider_asp.triggers.asp import DEFER_MARGIN, AspProcessorStateTrigger
+        """Wait in the triggerer until ``name`` is ``target``, until the deadline; then
+        :meth:`resume` carries out ``rest``."""
+        from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
         from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
 
-        timeout = arguments.seconds(self.timeout, "timeout")
-        stop_on_kill = cancel_on_kill and started_by_task
-        if stop_on_kill and not AIRFLOW_V_3_3_PLUS:
+        end_time = deadline if deadline is not None else time.time() + self.timeout
+        started = self.started_processor == name and target == states.STARTED
+        cancel_on_kill = bool(getattr(self, "cancel_on_kill", False))
+        if cancel_on_kill and started and not AIRFLOW_V_3_3_PLUS:
             self.log.warning(
                 "Airflow < 3.3 cannot stop the processor when a deferred task is killed."
             )
         self.log.info(
-            "Deferring: waiting up to %g s in the triggerer for %r to be %s.",
-            timeout,
+            "Deferring: waiting up to %.0f s in the triggerer for %r to be %s.",
+            max(end_time - time.time(), 0),
             name,
             target,
         )
@@ -172,78 +256,55 @@ class AspWaitingOperator(AspBaseOperator):
             processor_name=name,
             asp_conn_id=self.asp_conn_id,
             poll_interval=arguments.seconds(self.poll_interval, "poll_interval"),
-            end_time=time.time() + timeout,
+            end_time=end_time,
             target_states=[target],
-            ignore_failure_at=None if ignore_failure_at is None else ignore_failure_at.isoformat(),
+            ignore_failure_at=None if stale is None else stale.isoformat(),
             cancel_on_kill=cancel_on_kill,
-            started_by_task=started_by_task,
+            started_by_task=started,
         )
         self.defer(
             trigger=trigger,
-            method_name="execute_complete",
-            timeout=datetime.timedelta(seconds=timeout) + DEFER_MARGIN,
+            method_name="resume",
+            kwargs={
+                "name": name,
+                "rest": [step.value for step in rest],
+                "steps": plan.step_names,
+                "differences": list(plan.differences),
+                "deadline": end_time,
+                "started_processor": self.started_processor,
+            },
+            timeout=datetime.timedelta(seconds=max(end_time - time.time(), 0)) + DEFER_MARGIN,
         )
 
-    def execute_complete(self, context: Context, event: Any = None) -> Any:
-        """Resume after the state trigger: the processor's info, or the same error the
-        wait in the worker raises."""
+    def resume(
+        self,
+        context: Context,
+        event: Any = None,
+        *,
+        name: str,
+        rest: list[str],
+        steps: list[str],
+        differences: list[str],
+        deadline: float,
+        started_processor: str | None = None,
+    ) -> Any:
+        """Back from the triggerer: the wait's verdict, then the rest of the plan."""
         verdict = Verdict.from_event(event)
         self.log.info("%s", verdict.message)
-        with contextlib.suppress(Exception):
-            settings = self.hook.settings
-            self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
-        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+        self.started_processor = started_processor
+        self._stale = None
+        with self.explained():
+            with contextlib.suppress(Exception):
+                self.set_link()
+            info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+            plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
+            actions = self.lifecycle_actions(deadline)
+            return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
 
 
-class AspDefinitionOperator(AspWaitingOperator):
-    """An operator given a whole processor definition (create, deploy).
-
-    :param pipeline: the stages, as a list or a JSON string (templated, rendered as JSON).
-    :param dlq: dead letter queue ``{connectionName, db, coll}``, a document or JSON string
-        (templated); ``{}`` for none.
-    :param tier: processor tier (SP2 ... SP50).
-    :param stream_meta_field_name: name of the stream metadata field (set at creation only).
-    :param failover: enable failover (set at creation only).
-    """
-
-    template_fields: Sequence[str] = (
-        *AspBaseOperator.template_fields,
-        "pipeline",
-        "dlq",
-        "tier",
-        "stream_meta_field_name",
-    )
-    template_fields_renderers = {"pipeline": "json", "dlq": "json"}
-
-    def __init__(
-        self,
-        *,
-        pipeline: list[dict[str, Any]] | str,
-        dlq: dict[str, Any] | str | None = None,
-        tier: str | None = None,
-        stream_meta_field_name: str | None = None,
-        failover: bool | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.pipeline = pipeline
-        self.dlq = dlq
-        self.tier = tier
-        self.stream_meta_field_name = stream_meta_field_name
-        self.failover = failover
-
-    def definition(self) -> tuple[ProcessorDefinition, CreateStreamProcessorOptions]:
-        """The checked definition, and the options to create it with."""
-        from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
-
-        definition = ProcessorDefinition(
-            arguments.pipeline(self.pipeline), arguments.document(self.dlq, "dlq"), self.tier
-        )
-        with arguments.client_checks():
-            options = CreateStreamProcessorOptions(
-                dlq=definition.dlq or None,
-                stream_meta_field_name=self.stream_meta_field_name,
-                tier=self.tier,
-                failover=self.failover,
-            )
-        return definition, options
+def _failed_at(info: StreamProcessorInfo | None) -> datetime.datetime | None:
+    """For a FAILED processor about to be restarted: when it failed (a FAILED state with
+    that ``lastStateChange`` is the old failure, not the restart's), else None."""
+    if info is not None and states.is_failed(info.state):
+        return info.last_state_change
+    return None

@@ -14,18 +14,18 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_asp import conditions, lifecycle
-from airflow_provider_asp.conditions import CheckFn
 from airflow_provider_asp.exceptions import AspInputError
 from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.sensors.base import AspBaseSensor
 from airflow_provider_asp.triggers.asp import (
+    AspProcessorSampleTrigger,
     AspProcessorStateTrigger,
     AspProcessorStatsTrigger,
-    AspSampleTrigger,
 )
+from airflow_provider_asp.waiting import conditions, matching, states
+from airflow_provider_asp.waiting.matching import CheckFn
 
-__all__ = ["AspProcessorStateSensor", "AspProcessorStatsSensor", "AspSampleSensor"]
+__all__ = ["AspProcessorSampleSensor", "AspProcessorStateSensor", "AspProcessorStatsSensor"]
 
 #: Seconds the sample sensor's look before deferring reads the cursor at most.
 QUICK_LOOK = 1.0
@@ -33,22 +33,22 @@ QUICK_LOOK = 1.0
 
 def _states(value: Any, label: str, *, allow_empty: bool = False) -> frozenset[str]:
     """A state or a list of states (open strings), normalized (RUNNING = STARTED)."""
-    states = [value] if isinstance(value, str) else value
-    valid = isinstance(states, (list, tuple, set, frozenset)) and all(
-        isinstance(s, str) and s.strip() for s in states
+    given = [value] if isinstance(value, str) else value
+    valid = isinstance(given, (list, tuple, set, frozenset)) and all(
+        isinstance(s, str) and s.strip() for s in given
     )
-    if not valid or (not states and not allow_empty):
+    if not valid or (not given and not allow_empty):
         raise AspInputError(f"{label} must be a state or a list of states, not {value!r}.")
-    return lifecycle.normalize_states(states)
+    return states.normalize_states(given)
 
 
 def _check_fn(sensor: AspBaseSensor, value: Any) -> CheckFn | None:
     """The check function as given, once checked: callable or importable; in deferrable
     mode, with a dotted path the triggerer can import."""
     if value is not None:
-        conditions.resolve_callable(value)
+        matching.resolve_callable(value)
         if sensor.deferrable:
-            conditions.callable_path(value)
+            matching.callable_path(value)
     return value
 
 
@@ -71,8 +71,8 @@ class AspProcessorStateSensor(AspBaseSensor):
     def __init__(
         self,
         *,
-        target_states: Sequence[str] | str = (lifecycle.STARTED,),
-        failure_states: Sequence[str] | str = (lifecycle.FAILED,),
+        target_states: Sequence[str] | str = (states.STARTED,),
+        failure_states: Sequence[str] | str = (states.FAILED,),
         missing_ok: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -90,7 +90,7 @@ class AspProcessorStateSensor(AspBaseSensor):
         return conditions.StateCondition(name, targets, failures, self.missing_ok)
 
 
-class AspSampleSensor(AspBaseSensor):
+class AspProcessorSampleSensor(AspBaseSensor):
     """Wait until ``min_documents`` documents of a processor's sample satisfy ``match``
     and ``check_fn``; returns those documents (JSON: they land in XCom).
 
@@ -102,7 +102,8 @@ class AspSampleSensor(AspBaseSensor):
 
     :param min_documents: matching documents needed.
     :param match: a MongoDB query document (or its JSON) the documents must satisfy
-        (templated), evaluated with mongomock's query engine.
+        (templated), evaluated with mongoquery (the operators of
+        :data:`~airflow_provider_asp.waiting.matching.SUPPORTED_OPERATORS`).
     :param check_fn: ``fn(document) -> bool``, a callable or a dotted path; deferrable
         mode needs a dotted path or a top-level function of an importable module.
     :param limit: most documents one look reads.
@@ -111,7 +112,7 @@ class AspSampleSensor(AspBaseSensor):
 
     template_fields: Sequence[str] = (*AspBaseSensor.template_fields, "match")
     template_fields_renderers = {"match": "json"}
-    trigger_class = AspSampleTrigger
+    trigger_class = AspProcessorSampleTrigger
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class AspSampleSensor(AspBaseSensor):
             raise AspInputError(f"limit ({limit}) must be at least min_documents.")
         query = arguments.document(self.match, "match")
         if query is not None:
-            conditions.check_query(query)
+            matching.check_query(query)
         return conditions.SampleCondition(
             name,
             min_documents,
@@ -163,7 +164,7 @@ class AspProcessorStatsSensor(AspBaseSensor):
     :param min_input_messages: input messages needed.
     :param max_dlq_messages: most dead-lettered messages allowed.
     :param check_fn: ``fn(stats) -> bool`` on the stats document, a callable or a dotted
-        path (deferrable mode: as for :class:`AspSampleSensor`).
+        path (deferrable mode: as for :class:`AspProcessorSampleSensor`).
     """
 
     trigger_class = AspProcessorStatsTrigger

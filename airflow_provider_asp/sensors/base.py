@@ -1,8 +1,10 @@
 """What the ASP sensors share: the processor and connection, the lazy hook, the checked
 condition, and the three modes (poke, reschedule, deferrable) driven by one ``poke``.
 
-In every mode each look goes through :meth:`AspBaseSensor.poke`, which asks the
-condition (:mod:`airflow_provider_asp.conditions`). Deferrable mode is poke mode whose
+In every mode each look goes through :meth:`AspBaseSensor.poke`, which looks with
+:func:`airflow_provider_asp.waiting.synchronous.look` (generated from the triggers' code), so
+a transient error costs one look and each command is bounded by the sensor's timeout.
+Deferrable mode is poke mode whose
 first pending look defers instead of sleeping, so the look before deferring, and
 ``soft_fail``/``never_fail``/``silent_fail`` around it, are Airflow's own. The trigger
 asks the same condition, and :meth:`AspBaseSensor.execute_complete` turns its event into
@@ -16,28 +18,23 @@ import datetime
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_asp import conditions
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.base import DEFAULT_DEFERRABLE
-from airflow_provider_asp.triggers.asp import DEFER_MARGIN
-from airflow_provider_asp.verdict import Verdict, transient
+from airflow_provider_asp.operators.base import DEFAULT_DEFERRABLE, DEFER_MARGIN
+from airflow_provider_asp.waiting import conditions
+from airflow_provider_asp.waiting.conditions import Condition
+from airflow_provider_asp.waiting.verdict import Verdict
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.stream_processing import StreamProcessors
     from airflow_provider_asp.triggers.asp import AspBaseTrigger
-
-
-class Condition(Protocol):
-    def check(self, processors: StreamProcessors) -> Verdict: ...
 
 
 class AspBaseSensor(BaseSensorOperator):
@@ -135,13 +132,17 @@ class AspBaseSensor(BaseSensorOperator):
 
     # -- helpers ---------------------------------------------------------------------------
     def _look(self, condition: Condition) -> Verdict:
+        from airflow_provider_asp.waiting import synchronous
+
         try:
             self._set_link()
-            return condition.check(self.hook.get_processors())
+            return synchronous.look(
+                condition,
+                self.hook.get_processors(),
+                deadline=self._end_time,
+                command_timeout=self.hook.settings.command_timeout,
+            )
         except Exception as exc:
-            verdict = transient(self.processor_name, exc)
-            if verdict is not None:
-                return verdict
             explained = self.hook.explain(exc)
             if explained is None:
                 raise

@@ -1,48 +1,34 @@
 """Triggers that wait for a stream processor in the triggerer: its state, its sample, its
-stats. The deferrable sensors and the start/stop operators defer to them.
+stats. The deferrable sensors and lifecycle operators defer to them.
 
-Each trigger looks at the processor through the condition its sensor uses
-(:mod:`airflow_provider_asp.conditions`), with the asyncio client, every ``poll_interval``
-seconds until the condition is decided or ``end_time`` passes; then it yields exactly one
-event and returns. Transient errors (network, retryable codes) only cost a look. Triggers
-of one connection share one pooled client in the triggerer (:meth:`AspHook.alease_shared_conn`);
-``cleanup()`` only gives that share back. Kwargs hold the connection id, never a secret.
+Each trigger waits for the condition its sensor uses (:mod:`airflow_provider_asp.waiting`)
+with :func:`airflow_provider_asp.waiting.asynchronous.wait`, the code the operators' and
+sensors' waits in the worker are generated from: a look every ``poll_interval`` seconds until
+the condition is decided or ``end_time`` passes, each command bounded by what is left of it;
+then it yields exactly one event and returns. Transient errors (network, retryable codes)
+only cost a look. Triggers of one connection share one pooled client in the triggerer
+(:meth:`AspHook.alease_shared_conn`); ``cleanup()`` only gives that share back. Kwargs hold
+the connection id, never a secret. Names follow the sensors': ``AspProcessor<What>Trigger``.
 
 Importing this module imports neither pymongo nor the hook.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime
-import random
-import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_asp import conditions, lifecycle
-from airflow_provider_asp import verdict as verdicts
-from airflow_provider_asp.verdict import Verdict
+from airflow_provider_asp.waiting import conditions, states
+from airflow_provider_asp.waiting.verdict import Reason, Verdict
 
 if TYPE_CHECKING:
     from airflow_provider_asp.hooks.asp import AspHook
     from airflow_provider_asp.hooks.client_pool import ClientLease
     from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
-    from airflow_provider_asp.stream_processing import AsyncStreamProcessors
 
-__all__ = ["AspProcessorStateTrigger", "AspProcessorStatsTrigger", "AspSampleTrigger"]
-
-#: A task's deferral outlives its trigger's own deadline by this much, so the trigger
-#: reports the timeout itself and Airflow's deferral timeout is only a backstop.
-DEFER_MARGIN = datetime.timedelta(seconds=60)
-#: Each pause between looks is ``poll_interval`` give or take this fraction.
-POLL_JITTER = 0.1
-
-
-class _Condition(Protocol):
-    async def acheck(self, processors: AsyncStreamProcessors) -> Verdict: ...
+__all__ = ["AspProcessorSampleTrigger", "AspProcessorStateTrigger", "AspProcessorStatsTrigger"]
 
 
 class AspBaseTrigger(BaseTrigger):
@@ -54,7 +40,7 @@ class AspBaseTrigger(BaseTrigger):
     :param asp_conn_id: the ``asp`` connection.
     :param poll_interval: seconds between two looks (give or take 10 %).
     :param condition: the fields of :attr:`condition_class` as JSON values
-        (:func:`~airflow_provider_asp.conditions.to_kwargs`).
+        (:func:`~airflow_provider_asp.waiting.conditions.to_kwargs`).
     """
 
     condition_class: ClassVar[type[Any]]
@@ -73,7 +59,7 @@ class AspBaseTrigger(BaseTrigger):
         self.end_time = float(end_time)
         self.asp_conn_id = asp_conn_id
         self.poll_interval = float(poll_interval)
-        self.condition: _Condition = conditions.from_kwargs(
+        self.condition: conditions.Condition = conditions.from_kwargs(
             self.condition_class, processor_name, condition
         )
         self._lease: ClientLease | None = None
@@ -110,26 +96,24 @@ class AspBaseTrigger(BaseTrigger):
             await self._release()
 
     async def _wait(self) -> Verdict:
+        from airflow_provider_asp.waiting import asynchronous
+
         name = self.processor_name
         try:
             self._lease = lease = await self.hook().alease_shared_conn()
         except Exception as exc:
             return _unexpected(name, exc, None)
-        last: Verdict | None = None
-        while True:
-            try:
-                verdict = await self.condition.acheck(lease.processors)
-            except Exception as exc:
-                verdict = verdicts.transient(name, exc) or _unexpected(name, exc, lease.settings)
-            if verdict.done:
-                return verdict
-            if last is None or verdict.message != last.message:
-                self.log.info("%s", verdict.message)
-            last = verdict
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                return verdicts.timed_out(name, last)
-            await asyncio.sleep(min(self.poll_interval * _jitter(), remaining))
+        try:
+            return await asynchronous.wait(
+                self.condition,
+                lease.processors,
+                deadline=self.end_time,
+                poll_interval=self.poll_interval,
+                command_timeout=lease.settings.command_timeout,
+                on_pending=lambda verdict: self.log.info("%s", verdict.message),
+            )
+        except Exception as exc:
+            return _unexpected(name, exc, lease.settings)
 
     async def _release(self) -> None:
         lease, self._lease = self._lease, None
@@ -141,27 +125,22 @@ class AspBaseTrigger(BaseTrigger):
         await self._release()
 
 
-def _jitter() -> float:
-    """A factor near 1, so that triggers started together do not stay in step and wake
-    the event loop all at once every round."""
-    return random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-
-
 def _unexpected(name: str, exc: BaseException, settings: WorkspaceSettings | None) -> Verdict:
     """An error verdict for ``exc``, in plain words and without the password."""
     from airflow_provider_asp.hooks.asp import describe_failure, is_connection_problem
+    from airflow_provider_asp.waiting.verdict import describe_error
 
     if settings is None:
-        return Verdict.failure(name, verdicts.ERROR, f"{type(exc).__name__}: {exc}")
+        return Verdict.failure(name, Reason.ERROR, describe_error(exc))
     if is_connection_problem(exc):
         text = f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
-        return Verdict.failure(name, verdicts.CONNECTION, settings.scrub(text))
-    return Verdict.failure(name, verdicts.ERROR, settings.scrub(f"{type(exc).__name__}: {exc}"))
+        return Verdict.failure(name, Reason.CONNECTION, settings.scrub(text))
+    return Verdict.failure(name, Reason.ERROR, settings.scrub(describe_error(exc)))
 
 
 class AspProcessorStateTrigger(AspBaseTrigger):
     """Waits until the processor is in one of ``target_states``
-    (:class:`~airflow_provider_asp.conditions.StateCondition`: ``target_states``,
+    (:class:`~airflow_provider_asp.waiting.conditions.StateCondition`: ``target_states``,
     ``failure_states``, ``missing_ok``, ``ignore_failure_at``).
 
     :param cancel_on_kill: stop the processor when the user kills the deferred task
@@ -188,11 +167,13 @@ class AspProcessorStateTrigger(AspBaseTrigger):
         if not (self.cancel_on_kill and self.started_by_task) or self._fired:
             return
         name = self.processor_name
+        from airflow_provider_asp.waiting import asynchronous
+
         lease = await self.hook().alease_shared_conn()
         try:
-            info = await lifecycle.afind(lease.processors, name)
-            settled = lifecycle.IDLE_STATES | lifecycle.FAILURE_STATES
-            if info is not None and lifecycle.normalize_state(info.state) not in settled:
+            info = await asynchronous.find(lease.processors, name)
+            settled = states.IDLE_STATES | states.FAILURE_STATES
+            if info is not None and states.normalize_state(info.state) not in settled:
                 self.log.info("Task killed: stopping stream processor %r, which it started.", name)
                 await lease.processors.get(name).stop()
         except Exception as exc:
@@ -201,9 +182,9 @@ class AspProcessorStateTrigger(AspBaseTrigger):
             await lease.release()
 
 
-class AspSampleTrigger(AspBaseTrigger):
+class AspProcessorSampleTrigger(AspBaseTrigger):
     """Waits until one sample of the processor has ``min_documents`` matching documents
-    (:class:`~airflow_provider_asp.conditions.SampleCondition`: ``min_documents``,
+    (:class:`~airflow_provider_asp.waiting.conditions.SampleCondition`: ``min_documents``,
     ``match``, ``check_fn`` as a dotted path, ``limit``, ``sample_timeout``)."""
 
     condition_class = conditions.SampleCondition
@@ -211,7 +192,7 @@ class AspSampleTrigger(AspBaseTrigger):
 
 class AspProcessorStatsTrigger(AspBaseTrigger):
     """Waits until the processor's stats meet the thresholds
-    (:class:`~airflow_provider_asp.conditions.StatsCondition`: ``min_output_messages``,
+    (:class:`~airflow_provider_asp.waiting.conditions.StatsCondition`: ``min_output_messages``,
     ``min_input_messages``, ``max_dlq_messages``, ``check_fn`` as a dotted path)."""
 
     condition_class = conditions.StatsCondition

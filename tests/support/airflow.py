@@ -9,8 +9,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from asp_emulator import Workspace
 from pymongo import monitoring
+
+from asp_emulator import Workspace
 
 #: Long and distinctive, so a leak is found by a plain substring search.
 PASSWORD = "Wk5p-s3cret-PASSWORD-7781"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
-
 from airflow_provider_asp.stream_processing import AsyncSampleCursor, SampleCursor
+from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
 __all__ = ["DRIVER_COMMANDS", "Recorder", "call", "documents_pipeline", "drain"]
 

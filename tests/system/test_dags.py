@@ -30,7 +30,7 @@ with DAG("{dag_id}", schedule=None, start_date=START, catchup=False, params=PARA
         AspCreateProcessorOperator(task_id="create", processor_name=name, pipeline=PIPELINE)
         >> AspStartProcessorOperator(task_id="start", processor_name=name, **FAST)
         >> AspSampleProcessorOperator(task_id="sample", processor_name=name, limit=2, timeout=10)
-        >> AspProcessorStatsOperator(task_id="stats", processor_name=name)
+        >> AspGetProcessorStatsOperator(task_id="stats", processor_name=name)
         >> AspModifyProcessorOperator(task_id="modify", processor_name=name, tier="SP5", **FAST)
         >> AspStopProcessorOperator(task_id="stop", processor_name=name, **FAST)
         >> AspDropProcessorOperator(task_id="drop", processor_name=name, trigger_rule="all_done")
@@ -117,7 +117,7 @@ def test_running_a_dag_again_changes_nothing(workspace, run_dag):
 FAILURES = """
 with DAG("{dag_id}", schedule=None, start_date=START, catchup=False) as dag:
     start = AspStartProcessorOperator(task_id="start", processor_name="{name}", poll_interval=0.05)
-    stats = AspProcessorStatsOperator(
+    stats = AspGetProcessorStatsOperator(
         task_id="stats", processor_name="{name}", asp_conn_id="asp_wrong"
     )
     [start, stats] >> AspDropProcessorOperator(

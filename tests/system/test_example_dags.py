@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asp_emulator import Workspace
 
+from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "airflow_provider_asp" / "example_dags"

@@ -17,7 +17,7 @@ from airflow_provider_asp.exceptions import (
 )
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
-    AspProcessorStatsOperator,
+    AspGetProcessorStatsOperator,
     AspSampleProcessorOperator,
 )
 from tests.support.airflow import SOURCE, pipeline
@@ -70,7 +70,7 @@ def test_stats_in_one_command(workspace, client, name, monitored, commands):
     wait_until(lambda: workspace.stats(name)["inputMessageCount"] == 2)
     stats = run(
         monitored(
-            AspProcessorStatsOperator(task_id="s", processor_name=name, verbose=True, scale=1)
+            AspGetProcessorStatsOperator(task_id="s", processor_name=name, verbose=True, scale=1)
         )
     )
     assert commands.take() == ["getStreamProcessorStats"]
@@ -82,9 +82,9 @@ def test_stats_in_one_command(workspace, client, name, monitored, commands):
 
 def test_stats_of_a_missing_processor_and_bad_scale(name, monitored, commands):
     with pytest.raises(AspProcessorNotFoundError):
-        run(AspProcessorStatsOperator(task_id="s", processor_name=name))
+        run(AspGetProcessorStatsOperator(task_id="s", processor_name=name))
     with pytest.raises(AspInputError, match="scale must be positive"):
-        run(monitored(AspProcessorStatsOperator(task_id="s", processor_name=name, scale=0)))
+        run(monitored(AspGetProcessorStatsOperator(task_id="s", processor_name=name, scale=0)))
     assert commands.take() == []
 
 
@@ -110,7 +110,7 @@ def test_deploy_twice_changes_nothing_the_second_time(workspace, name, monitored
         "changed": [],
         "state": "STARTED",
     }
-    assert commands.take() == [GET, "createStreamProcessor", GET, "startStreamProcessor", GET]
+    assert commands.take() == [GET, "createStreamProcessor", "startStreamProcessor", GET]
     changed = workspace.processor(name)["lastStateChange"]
     second = deploy(name, stages, monitored, tier="SP5")
     assert second == {"processor_name": name, "actions": [], "changed": [], "state": "STARTED"}

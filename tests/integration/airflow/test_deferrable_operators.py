@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from asp_emulator.monitoring import DRIVER_COMMANDS
 from pymongo import monitoring
 
 from airflow_provider_asp.exceptions import (
@@ -32,6 +31,7 @@ from airflow_provider_asp.operators.asp import (
     AspStopProcessorOperator,
 )
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
+from asp_emulator.monitoring import DRIVER_COMMANDS
 from tests.support.airflow import SOURCE, pipeline
 from tests.support.operators import arrange
 from tests.support.tasks import only_event, rebuilt, run_task
@@ -72,6 +72,12 @@ def deferred_by(operator: Any) -> TaskDeferred:
     return deferred.value
 
 
+def resumed(operator: Any, deferral: TaskDeferred, payload: Any) -> Any:
+    """Resume ``operator`` after ``deferral`` with the event ``payload`` (as the task runner)."""
+    kwargs = {**(deferral.kwargs or {}), "event": payload}
+    return operator.resume_execution(deferral.method_name, kwargs, {})
+
+
 def test_start_defers_when_started_is_not_reached_yet(faults, client, name):
     arrange(client, name)
     listener = AfterReply(faults, START, lambda: client.stream_processors().get(name).stop())
@@ -88,11 +94,11 @@ def test_start_defers_when_started_is_not_reached_yet(faults, client, name):
         True,
     )
     assert deferral.timeout is not None
-    assert deferral.timeout.total_seconds() == pytest.approx(65, abs=0.1)
+    assert deferral.timeout.total_seconds() == pytest.approx(65, abs=1)
     assert trigger.end_time - time.time() == pytest.approx(5 - (time.monotonic() - started), abs=1)
     client.stream_processors().get(name).start()
     event = asyncio.run(only_event(rebuilt(trigger)))
-    info = op.execute_complete({}, event=event.payload)
+    info = resumed(op, deferral, event.payload)
     assert (info["name"], info["state"]) == (name, "STARTED")
     assert op.atlas_ui_url == "https://cloud.mongodb.com/v2/proj0123#/streamProcessing/ws-test"
 
@@ -118,22 +124,22 @@ def test_stop_defers_until_stopped(faults, client, name):
     arrange(client, name, "STARTED")
     listener = AfterReply(faults, STOP, lambda: client.stream_processors().get(name).start())
     op = staged(AspStopProcessorOperator(task_id="t", processor_name=name, **FAST), listener)
-    trigger = deferred_by(op).trigger
-    kwargs = trigger.serialize()[1]
+    deferral = deferred_by(op)
+    kwargs = deferral.trigger.serialize()[1]
     assert (kwargs["target_states"], kwargs["cancel_on_kill"]) == (["STOPPED"], False)
     client.stream_processors().get(name).stop()
-    event = asyncio.run(only_event(rebuilt(trigger)))
-    assert op.execute_complete({}, event=event.payload)["state"] == "STOPPED"
+    event = asyncio.run(only_event(rebuilt(deferral.trigger)))
+    assert resumed(op, deferral, event.payload)["state"] == "STOPPED"
 
 
 def test_a_deferred_wait_times_out_as_the_wait_in_the_worker(faults, client, name):
     arrange(client, name)
     listener = AfterReply(faults, START, lambda: client.stream_processors().get(name).stop())
     op = AspStartProcessorOperator(task_id="s", processor_name=name, **{**FAST, "timeout": 1})
-    trigger = deferred_by(staged(op, listener)).trigger
-    event = asyncio.run(only_event(rebuilt(trigger)))
+    deferral = deferred_by(staged(op, listener))
+    event = asyncio.run(only_event(rebuilt(deferral.trigger)))
     with pytest.raises(AspWaitTimeoutError, match="STOPPED; waiting for STARTED"):
-        op.execute_complete({}, event=event.payload)
+        resumed(op, deferral, event.payload)
 
 
 def event(status: str, reason: str, **fields: Any) -> dict[str, Any]:
@@ -147,11 +153,11 @@ FAILED = {"error_msg": "sink down", "error_code": 7}
     ("payload", "error", "message"),
     [
         (
-            event("failed", "failed", **FAILED, error_retryable=True),
+            event("failed", "processor_failed", **FAILED, error_retryable=True),
             AspProcessorFailedError,
             "sink",
         ),
-        (event("failed", "failed", **FAILED), AspProcessorFailedFatalError, "sink down"),
+        (event("failed", "processor_failed", **FAILED), AspProcessorFailedFatalError, "sink down"),
         (event("failed", "missing"), AspProcessorNotFoundError, "'p' does not exist"),
         (event("timeout", "timeout", message="late"), AspWaitTimeoutError, "late"),
         (event("error", "error", message="boom"), RuntimeError, "boom"),
@@ -160,16 +166,23 @@ FAILED = {"error_msg": "sink down", "error_code": 7}
         (None, RuntimeError, "Unexpected trigger event"),
     ],
 )
-def test_execute_complete_raises_on_every_non_success_event(payload, error, message):
+def test_resume_raises_on_every_non_success_event(payload, error, message):
     op = AspStartProcessorOperator(task_id="s", processor_name="p", **FAST)
+    kwargs: dict[str, Any] = {
+        "name": "p",
+        "rest": [],
+        "steps": ["start"],
+        "differences": [],
+        "deadline": 0.0,
+    }
     with pytest.raises(error, match=message) as raised:
-        op.execute_complete({}, event=payload)
+        op.resume({}, event=payload, **kwargs)
     assert type(raised.value) is error  # retryable stays retryable: same as the sync wait
 
 
-def test_other_operators_still_wait_in_the_worker(client, name, capfd):
+def test_deploy_with_nothing_to_wait_for_does_not_defer(client, name, capfd):
     op = AspDeployProcessorOperator(
         task_id="d", processor_name=name, pipeline=pipeline(source=SOURCE), **FAST
     )
-    assert run_task(op, defers=False)["state"] == "STARTED"
-    assert "AspDeployProcessorOperator waits in the worker" in capfd.readouterr().out
+    assert run_task(op, defers=False)["state"] == "STARTED"  # started at once: no deferral
+    assert "Deferring" not in capfd.readouterr().out

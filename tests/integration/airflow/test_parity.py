@@ -75,7 +75,11 @@ class Scenario:
     timeout: float = 30
 
 
-STATE, SAMPLE, STATS = "AspProcessorStateSensor", "AspSampleSensor", "AspProcessorStatsSensor"
+STATE, SAMPLE, STATS = (
+    "AspProcessorStateSensor",
+    "AspProcessorSampleSensor",
+    "AspProcessorStatsSensor",
+)
 SCENARIOS = {
     "started": Scenario(
         _started, STATE, {"target_states": "RUNNING"}, "success", lambda v: v["state"]
@@ -158,7 +162,8 @@ MODES = json.loads({modes!r})
 with DAG("{{dag_id}}", schedule=None, start_date=START, catchup=False) as dag:
     for scenario, spec in SCENARIOS.items():
         for mode, extra in MODES.items():
-            sample = {{"sample_timeout": 0.5}} if spec["sensor"] == "AspSampleSensor" else {{}}
+            is_sample = spec["sensor"] == "AspProcessorSampleSensor"
+            sample = {{"sample_timeout": 0.5}} if is_sample else {{}}
             getattr(sensors, spec["sensor"])(
                 task_id=f"{{scenario}}__{{mode}}",
                 processor_name=f"par_{{scenario}}_{{mode}}",

@@ -23,9 +23,9 @@ from airflow_provider_asp.exceptions import (
     AspProcessorStateError,
 )
 from airflow_provider_asp.sensors.asp import (
+    AspProcessorSampleSensor,
     AspProcessorStateSensor,
     AspProcessorStatsSensor,
-    AspSampleSensor,
 )
 from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
 from tests.support.airflow import pipeline
@@ -71,7 +71,7 @@ KINDS = {
         (GET,),
     ),
     "sample": Kind(
-        lambda name, **kw: AspSampleSensor(
+        lambda name, **kw: AspProcessorSampleSensor(
             task_id="w", processor_name=name, match={"hit": 1}, sample_timeout=0.2, **kw
         ),
         _feed_hit,
@@ -204,7 +204,7 @@ def test_sample_sensor_returns_json_documents_matching_query_and_check_fn(
     at = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
     looks.at(name, 2, lambda: workspace.feed(feed, [{"t": 30, "hit": 0}, {"t": 10, "hit": 1}]))
     looks.at(name, 3, lambda: workspace.feed(feed, [{"t": 40, "hit": 1, "at": at}]))
-    sensor = AspSampleSensor(
+    sensor = AspProcessorSampleSensor(
         task_id="w",
         processor_name=name,
         match='{"t": {"$gte": 25}}',
@@ -221,7 +221,7 @@ def test_sample_sensor_returns_json_documents_matching_query_and_check_fn(
 def test_sample_sensor_fails_when_the_processor_leaves_started(client, name, looks, mode):
     arrange(client, name, "STARTED")
     looks.at(name, 2, lambda: client.stream_processors().get(name).stop())
-    sensor = AspSampleSensor(
+    sensor = AspProcessorSampleSensor(
         task_id="w", processor_name=name, min_documents=5, sample_timeout=0.2, **in_mode(mode)
     )
     with pytest.raises(AspProcessorStateError, match="is STOPPED: sampling needs it STARTED"):
@@ -230,7 +230,7 @@ def test_sample_sensor_fails_when_the_processor_leaves_started(client, name, loo
 
 def test_sample_sensor_defers_after_a_quick_first_look(client, name):
     arrange(client, name, "STARTED")
-    sensor = AspSampleSensor(
+    sensor = AspProcessorSampleSensor(
         task_id="w", processor_name=name, sample_timeout=30, deferrable=True, timeout=60
     )
     started = time.monotonic()
@@ -243,7 +243,7 @@ def test_sample_sensor_defers_after_a_quick_first_look(client, name):
 def test_sample_sensor_takes_a_callable_check_fn_in_poke_mode(workspace, client, name):
     feed = fed(workspace, client, name)
     workspace.feed(feed, [{"n": 1}, {"n": 2}, {"n": 3}])
-    sensor = AspSampleSensor(
+    sensor = AspProcessorSampleSensor(
         task_id="w", processor_name=name, min_documents=2, check_fn=lambda d: d["n"] > 1, **FAST
     )
     assert run_task(sensor) == [{"n": 2}, {"n": 3}]
@@ -275,7 +275,7 @@ def test_stats_sensor_fails_past_max_dlq_messages(workspace, client, name, looks
 
 # -- arguments are checked in execute(), before any command ----------------------------------
 
-STATE, SAMPLE, STATS_ = AspProcessorStateSensor, AspSampleSensor, AspProcessorStatsSensor
+STATE, SAMPLE, STATS_ = AspProcessorStateSensor, AspProcessorSampleSensor, AspProcessorStatsSensor
 
 
 @pytest.mark.parametrize(
@@ -312,7 +312,7 @@ def test_bad_arguments_fail_in_execute_before_any_command(name, looks, cls, kwar
 
 KIND_ARGUMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "state": ("AspProcessorStateSensor", {"target_states": ["STOPPED"]}),
-    "sample": ("AspSampleSensor", {"match": {"hit": 1}, "sample_timeout": 0.2}),
+    "sample": ("AspProcessorSampleSensor", {"match": {"hit": 1}, "sample_timeout": 0.2}),
     "stats": (
         "AspProcessorStatsSensor",
         {"min_output_messages": 2, "check_fn": "tests.support.checks.has_output"},

@@ -15,9 +15,9 @@ import pytest
 
 from airflow_provider_asp.hooks.client_pool import shared_clients
 from airflow_provider_asp.triggers.asp import (
+    AspProcessorSampleTrigger,
     AspProcessorStateTrigger,
     AspProcessorStatsTrigger,
-    AspSampleTrigger,
 )
 from tests.support.airflow import PASSWORD, connection_json
 from tests.support.operators import arrange
@@ -43,7 +43,7 @@ TRIGGERS = [
         cancel_on_kill=True,
         started_by_task=True,
     ),
-    AspSampleTrigger(
+    AspProcessorSampleTrigger(
         processor_name="p",
         end_time=1.5e9,
         match={"obs.watts": {"$gt": 100}},
@@ -208,9 +208,9 @@ async def test_on_kill_after_the_event_leaves_the_processor_alone(workspace, cli
 HEAVY = ("pymongo", "bson", "mongomock", "airflow_provider_asp.hooks.asp")
 PARSE = f"""
 import json, sys
-from airflow_provider_asp.sensors.asp import AspSampleSensor
-from airflow_provider_asp.triggers.asp import AspSampleTrigger
-AspSampleSensor(task_id="t", processor_name="p", asp_conn_id="nowhere", match={{"a": 1}})
+from airflow_provider_asp.sensors.asp import AspProcessorSampleSensor
+from airflow_provider_asp.triggers.asp import AspProcessorSampleTrigger
+AspProcessorSampleSensor(task_id="t", processor_name="p", asp_conn_id="nowhere", match={{"a": 1}})
 print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
 """
 

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from asp_emulator import Workspace
 
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )
+from asp_emulator import Workspace
 from tests.support.client import Recorder
 
 

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asp_emulator import Workspace
-
 from airflow_provider_asp.get_provider_info import INTEGRATION
 from airflow_provider_asp.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from asp_emulator import Workspace
 from tests.support.browser import PASSWORD, PROCESSORS, AirflowServer
 from tests.support.processes import (
     listening_sockets,
