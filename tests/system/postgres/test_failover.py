@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asp_emulator import Workspace
 
 from airflow_provider_asp.stream_processing import StreamProcessingClient, StreamProcessors
+from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
 from tests.support.postgres import PostgresCluster
