@@ -180,7 +180,7 @@ class AspHook(BaseHook):
         return client_pool.lease(
             self._pool_key(settings),
             settings,
-            lambda: self._new_client(AsyncStreamProcessingClient, settings),
+            lambda: self._new_client(client_pool.PooledClient, settings),
         )
 
     def _pool_key(self, settings: WorkspaceSettings) -> str:
