@@ -43,6 +43,7 @@ import cProfile
 import gc
 import json
 import multiprocessing
+import random
 import shutil
 import statistics
 import time
@@ -103,6 +104,40 @@ class FirstLooks:
         return lambda *args, **kwargs: None
 
 
+class BatchedLooks:
+    """PROTOTYPE of a proposal, not the provider's code (``--batched``): the state looks of
+    one pooled client in one loop share one ``listStreamProcessors`` per round. A look
+    joins the next round; rounds run while looks wait, ``gap`` seconds apart."""
+
+    def __init__(self, processors: Any, gap: float) -> None:
+        self.processors, self.gap = processors, gap
+        self.pending: dict[str, list[asyncio.Future[Any]]] = {}
+        self.rounds: asyncio.Task[None] | None = None
+
+    async def find(self, name: str) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.setdefault(name, []).append(future)
+        if self.rounds is None or self.rounds.done():
+            self.rounds = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # the looks of this turn of the loop join the first round
+        while self.pending:
+            batch, self.pending = self.pending, {}
+            try:
+                infos = {info.name: info for info in await self.processors.list()}
+            except Exception as exc:
+                for futures in batch.values():
+                    for future in futures:
+                        future.set_exception(exc)
+            else:
+                for name, futures in batch.items():
+                    for future in futures:
+                        future.set_result(infos.get(name))
+            await asyncio.sleep(self.gap)
+
+
 @dataclass
 class Loop:
     """The event loop's longest stall (late wake-ups of a 10 ms sleep) and peak RSS."""
@@ -156,17 +191,38 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
         def log(self) -> Any:
             return looks
 
+    batches: dict[int, BatchedLooks] = {}
+
+    class BatchedTrigger(Trigger):
+        """PROTOTYPE (``--batched``): the trigger's wait with its looks batched."""
+
+        async def _wait(self) -> Any:
+            self._lease = lease = await self.hook().alease_shared_conn()
+            key = id(lease.client)
+            batched = batches.setdefault(key, BatchedLooks(lease.processors, args.batch_gap))
+            last = None
+            while True:
+                verdict = self.condition.judge(await batched.find(self.processor_name))
+                if verdict.done:
+                    return verdict
+                if last is None or verdict.message != last.message:
+                    self.log.info("%s", verdict.message)
+                last = verdict
+                await asyncio.sleep(self.poll_interval * random.uniform(0.9, 1.1))
+
     figures: dict[str, Any] = {"triggers": count, "poll_interval_s": poll}
     figures["leases_s"] = round(await leases(count), 3)
     gc.collect()
+    objects0 = len(gc.get_objects())
     pauses.reset()
     process = psutil.Process()
     rss0, accepted0 = process.memory_info().rss, ask(workspace, "accepted")
     loop = Loop(peak_rss=rss0)
     watcher = asyncio.create_task(loop.watch())
     end_time = time.time() + 3600
+    kind = BatchedTrigger if args.batched else Trigger
     triggers = [
-        Trigger(processor_name=f"bench{i}", end_time=end_time, poll_interval=poll)
+        kind(processor_name=f"bench{i}", end_time=end_time, poll_interval=poll)
         for i in range(count)
     ]
     events: dict[str, float] = {}
@@ -184,6 +240,7 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
     figures["longest_gc_pause_first_round_ms"] = round(pauses.longest * 1000, 1)
     figures["gc_collections_first_round"] = list(pauses.collections)
     figures["memory_added_first_round_mb"] = round((loop.peak_rss - rss0) / 2**20, 1)
+    figures["gc_tracked_objects_per_trigger"] = round((len(gc.get_objects()) - objects0) / count)
     loop.stall = 0.0
     pauses.reset()
     if args.first_round_only:
@@ -199,7 +256,10 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
     await asyncio.sleep(args.steady_rounds * poll)
     served = ask(workspace, "looks") - served0
     cpu, emulator_cpu = _cpu(process) - cpu0, ask(workspace, "cpu") - emulator_cpu0
-    figures["steady_looks_per_s"] = round(served / (time.monotonic() - t1), 1)
+    elapsed = time.monotonic() - t1
+    figures["steady_looks_per_s"] = round(served / elapsed, 1)
+    figures["steady_cpu_percent"] = round(cpu / elapsed * 100, 1)
+    figures["steady_emulator_cpu_percent"] = round(emulator_cpu / elapsed * 100, 1)
     figures["steady_cpu_ms_per_look"] = round(cpu / max(served, 1) * 1000, 3)
     figures["steady_emulator_cpu_ms_per_look"] = round(emulator_cpu / max(served, 1) * 1000, 3)
     figures["steady_looks_per_s_expected"] = round(count / poll, 1)
@@ -320,7 +380,10 @@ def serve_workspace(conn: Connection, count: int) -> None:
                     started[f"bench{i}"] = time.monotonic()
                 conn.send(started)
             elif request == "looks":
-                conn.send(ws.command_counts().get("getStreamProcessor", 0))
+                counts = ws.command_counts()
+                conn.send(
+                    counts.get("getStreamProcessor", 0) + counts.get("listStreamProcessors", 0)
+                )
             elif request == "cpu":
                 conn.send(_cpu(psutil.Process()))
             else:
@@ -339,6 +402,13 @@ def main() -> None:
         help="gc.freeze() what is imported before the triggers start (Airflow's "
         "triggerer does not; its DAG processor does)",
     )
+    parser.add_argument(
+        "--batched",
+        action="store_true",
+        help="PROTOTYPE of a proposal: one listStreamProcessors per round for every state "
+        "look of a pooled client (the triggers' waits otherwise unchanged)",
+    )
+    parser.add_argument("--batch-gap", type=float, default=1.0, help="seconds between rounds")
     parser.add_argument(
         "--max-in-flight",
         type=int,
@@ -383,6 +453,7 @@ def main() -> None:
             profiler.dump_stats(args.profile)
         figures["gc_freeze"] = args.gc_freeze
         figures["max_in_flight"] = client_pool.MAX_IN_FLIGHT
+        figures["batched_prototype"] = args.batched
     finally:
         ours.send("stop")
         emulator.join(60)

@@ -106,6 +106,7 @@ class AirflowCluster:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
                 # The scheduler's health server would listen on every interface.
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",

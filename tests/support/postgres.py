@@ -136,6 +136,20 @@ class PostgresCluster:
             return int((self.data / "postmaster.pid").read_text().split()[0])
         return None
 
+    def listening(self) -> set[tuple[str, int]]:
+        """``(address, port)`` of the server's listening TCP sockets."""
+        import psutil  # type: ignore[import-untyped]
+
+        pid = self.postmaster_pid()
+        if pid is None:
+            return set()
+        found = set()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for conn in psutil.Process(pid).net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.add((conn.laddr.ip, conn.laddr.port))
+        return found
+
     def log_tail(self, chars: int = 3000) -> str:
         with contextlib.suppress(OSError):
             return self.log.read_text(errors="replace")[-chars:]

@@ -15,8 +15,10 @@ The failover's pace is set by two settings (see ``FAILOVER_SETTINGS``): a trigge
 triggers go to another once its job's ``latest_heartbeat`` is older than ``[triggerer]
 triggerer_health_check_threshold`` seconds; a triggerer heartbeats every ``[triggerer]
 job_heartbeat_sec`` seconds. Starts defer only on a workspace with ``transition_delay``
-(start and stop take effect that long after their acknowledgement); on one without, they
-succeed at once and only the sensors defer.
+(start and stop take effect that long after their acknowledgement): the starts' delay
+outlasts the kill and the takeover by far, so their waits are normally taken over too (the
+test counts them, it does not depend on it), and the stops the test sends take a little
+while too. On a workspace without, starts succeed at once and only the sensors defer.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ SENSORS = int(os.environ.get("ASP_FAILOVER_SENSORS", "60"))
 STARTS = int(os.environ.get("ASP_FAILOVER_STARTS", "20"))
 #: Seconds between two looks of a trigger.
 POLL = 2.0
-#: Seconds a start or stop takes to take effect, when the workspace supports it.
-TRANSITION_DELAY = 20.0
+#: Seconds the deferrable starts and the test's stops take to take effect, when the
+#: workspace supports transition delays.
+START_DELAY = 60.0
+STOP_DELAY = 2.0
 #: Seconds a task may wait at most (so a lost wait fails the test instead of hanging it).
 TASK_TIMEOUT = 600
 HEARTBEAT_SEC = 1
@@ -100,11 +104,15 @@ with DAG(
 """
 
 
-def transition_delay() -> dict[str, Any]:
-    """``transition_delay`` for the workspace, if this emulator has it."""
-    if "transition_delay" in inspect.signature(Workspace).parameters:
-        return {"transition_delay": TRANSITION_DELAY}
-    return {}
+def delays_supported() -> bool:
+    """Whether this emulator has transition delays (``Workspace(transition_delay=...)``)."""
+    return "transition_delay" in inspect.signature(Workspace).parameters
+
+
+def set_delay(workspace: Workspace, seconds: float) -> None:
+    """Starts and stops sent from now on take ``seconds`` to take effect (if supported)."""
+    if delays_supported():
+        workspace.set_transition_delay(seconds)  # type: ignore[attr-defined, unused-ignore]
 
 
 # -- reading the deployment ------------------------------------------------------------
@@ -175,7 +183,7 @@ def _json(value: Any) -> Any:
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture
 def workspace() -> Iterator[Workspace]:
-    with Workspace(users={"admin": PASSWORD}, connections=[SOURCE], **transition_delay()) as ws:
+    with Workspace(users={"admin": PASSWORD}, connections=[SOURCE]) as ws:
         yield ws
 
 
@@ -234,7 +242,7 @@ def arrange(workspace: Workspace, processors: StreamProcessors, plan: Plan) -> N
         processors.create(name, pipeline(source=SOURCE))
     for name in plan.sensed:
         processors.get(name).start()
-    deadline = time.monotonic() + TRANSITION_DELAY + 30
+    deadline = time.monotonic() + 30
     while not all(workspace.processors()[n] == "STARTED" for n in plan.sensed):
         assert time.monotonic() < deadline, "the sensed processors did not start"
         time.sleep(0.2)
@@ -248,13 +256,14 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
     plan = Plan(
         [f"sensed{i:03d}" for i in range(SENSORS)],
         [f"started{i:03d}" for i in range(STARTS)],
-        delayed=bool(transition_delay()),
+        delayed=delays_supported(),
     )
     waits, starts = plan.waits, plan.starts
     figures: dict[str, Any] = {"sensors": SENSORS, "starts": STARTS, "delayed": plan.delayed}
     with StreamProcessingClient(workspace.uri) as client:
         processors = client.stream_processors()
         arrange(workspace, processors, plan)
+        set_delay(workspace, START_DELAY)
         counts_before = workspace.command_counts()
         (cluster.dags / f"{DAG_ID}.py").write_text(plan.dag_file())
 
@@ -321,6 +330,7 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
         assert looked_at_by(cluster, first, waits) == waits  # both ran them
 
         # 5. Only now can the waits end.
+        set_delay(workspace, STOP_DELAY)
         for name in plan.sensed:
             processors.get(name).stop()
         states = cluster.wait_for(lambda: finished(cluster), 300, "every task to end")
@@ -354,7 +364,9 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
     # Nothing is left deferred, in a triggerer or running.
     assert cluster.query("SELECT count(*) FROM trigger") == [(0,)]
     assert cluster.query("SELECT state FROM dag_run WHERE dag_id = %s", DAG_ID) == [("success",)]
-    # Every listening socket of the deployment is on loopback.
+    # Every listening socket of the deployment and its database is on loopback.
     listening = cluster.listening()
     assert ("127.0.0.1", cluster.port) in listening
     assert {address for address, _ in listening} <= LOOPBACK, listening
+    assert cluster.database is not None
+    assert cluster.database.listening() == {("127.0.0.1", cluster.database.port)}
