@@ -49,7 +49,7 @@ synchro-check: setup
 unit: setup chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck unit
+test: lint typecheck synchro-check unit
 
 demo: setup
 	$(BIN)/python demo/demo.py

@@ -8,7 +8,10 @@ Part 1 counts, with pymongo command monitoring, the commands each operation send
 batch)`` fetches to sample ``n`` documents). Part 2 reads the same replayed output
 (1,000 documents) through ``SampleCursor`` and through a raw loop of
 ``startSampleStreamProcessor`` / ``getMoreSampleStreamProcessor`` commands, interleaved,
-sync and async, and prints documents per second and the ratio (goal: >= 0.95).
+sync and async, and prints documents per second and the ratio (goal: >= 0.95). Part 3
+prices the bounds (pymongo's client-side operation timeout): ``get_info`` inside
+``pymongo.timeout(30)`` against a bare call, and a cursor with ``timeout=60`` (each command
+in its own ``pymongo.timeout`` block, with ``maxTimeMS``) against one without.
 A script, not a test: it prints figures and exits 0.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -31,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from bson.int64 import Int64
 
 import airflow_provider_asp
@@ -220,6 +225,98 @@ async def throughput_async(uri: str, size: int, rounds: int, repeats: int) -> No
         (await measure(readers, rounds, repeats)).report(f"async, batch {size}")
 
 
+CALLS = 50  # get_info calls per read in part 3
+#: The processor part 3 describes: a small reply, so that the figures are about the call.
+SMALL: list[dict[str, Any]] = [
+    {"$source": {"documents": [{"i": 0}]}},
+    {"$emit": {"connectionName": "__testLog"}},
+]
+
+
+@dataclasses.dataclass
+class Pair:
+    """Items per second of a bounded reader and of the same reader unbounded."""
+
+    label: str
+    unit: str
+    bounded: list[float] = dataclasses.field(default_factory=list)
+    bare: list[float] = dataclasses.field(default_factory=list)
+
+    def report(self) -> None:
+        ratios = sorted(b / u for b, u in zip(self.bounded, self.bare, strict=True))
+        print(
+            f"  {self.label:<34} bounded {statistics.median(self.bounded):>11,.0f} {self.unit}"
+            f"   bare {statistics.median(self.bare):>11,.0f} {self.unit}"
+            f"   ratio {statistics.median(ratios):.3f} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+        )
+
+
+async def bound_costs(uri: str, rounds: int, repeats: int) -> None:
+    """Part 3: what a bound costs per call and per sampled document, sync and async."""
+
+    def info_calls(sps: Any) -> Docs:
+        return [sps.get_info("bench_small").raw for _ in range(CALLS)]
+
+    def bounded_info_calls(sps: Any) -> Docs:
+        with pymongo.timeout(30):
+            return [sps.get_info("bench_small").raw for _ in range(CALLS)]
+
+    async def ainfo_calls(sps: Any) -> Docs:
+        return [(await sps.get_info("bench_small")).raw for _ in range(CALLS)]
+
+    async def abounded_info_calls(sps: Any) -> Docs:
+        with pymongo.timeout(30):
+            return [(await sps.get_info("bench_small")).raw for _ in range(CALLS)]
+
+    with StreamProcessingClient(uri) as client:
+        sps = client.stream_processors()
+        sps.create("bench_small", SMALL)
+        proc = sps.get("bench_tp")
+        pairs: dict[str, tuple[Pair, Reader, Reader]] = {
+            "sync get_info": (
+                Pair("sync get_info", "calls/s"),
+                functools.partial(bounded_info_calls, sps),
+                functools.partial(info_calls, sps),
+            ),
+            "sync cursor, batch 100": (
+                Pair("sync cursor, batch 100, whole list", "docs/s"),
+                lambda: proc.sample(HISTORY, 100, timeout=60).to_list(),
+                lambda: proc.sample(HISTORY, 100).to_list(),
+            ),
+        }
+        await measure_pairs(pairs, rounds, repeats)
+    async with AsyncStreamProcessingClient(uri) as aclient:
+        asps = aclient.stream_processors()
+        aproc = asps.get("bench_tp")
+        apairs: dict[str, tuple[Pair, Reader, Reader]] = {
+            "async get_info": (
+                Pair("async get_info", "calls/s"),
+                functools.partial(abounded_info_calls, asps),
+                functools.partial(ainfo_calls, asps),
+            ),
+            "async cursor, batch 100": (
+                Pair("async cursor, batch 100, whole list", "docs/s"),
+                lambda: aproc.sample(HISTORY, 100, timeout=60).to_list(),
+                lambda: aproc.sample(HISTORY, 100).to_list(),
+            ),
+        }
+        await measure_pairs(apairs, rounds, repeats)
+
+
+async def measure_pairs(
+    pairs: dict[str, tuple[Pair, Reader, Reader]], rounds: int, repeats: int
+) -> None:
+    readers: dict[str, Reader] = {}
+    for key, (_, bounded, bare) in pairs.items():
+        readers[f"{key} bounded"] = bounded
+        readers[f"{key} bare"] = bare
+    rates = await measure(readers, rounds, repeats)
+    for key, (pair, _, _) in pairs.items():
+        pair.bounded = rates.samples[f"{key} bounded"]
+        pair.bare = rates.samples[f"{key} bare"]
+        pair.report()
+
+
 def state_machine_cost(batches: int = 2_000, size: int = 100) -> None:
     """What the cursor itself costs, without I/O: canned replies fed to ``SampleState``."""
     batch = [{"i": i} for i in range(size)]
@@ -300,6 +397,12 @@ def main() -> None:
             asyncio.run(throughput_sync(uri, size, args.rounds, args.repeats))
             asyncio.run(throughput_async(uri, size, args.rounds, args.repeats))
         state_machine_cost()
+        print()
+        print(
+            "Cost of bounds (CSOT): bounded = inside pymongo.timeout(30) for get_info"
+            f" ({CALLS} calls per read), a cursor with timeout=60; median of {args.repeats}"
+        )
+        asyncio.run(bound_costs(uri, args.rounds, args.repeats))
 
 
 if __name__ == "__main__":

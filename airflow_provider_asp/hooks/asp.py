@@ -49,35 +49,59 @@ def _first_line(text: str) -> str:
 
 
 def describe_failure(exc: BaseException, settings: WorkspaceSettings) -> str:
-    """One sentence saying what went wrong: authentication, TLS, reachability or settings."""
+    """One sentence saying what went wrong (authentication, TLS, reachability, time, a
+    refusal or the settings), naming the command, the host, the configured timeouts and the
+    underlying reason: its class, code, code name and labels, never an empty text. The
+    password never appears (callers also :meth:`WorkspaceSettings.scrub` the result)."""
     from pymongo.errors import (
         ConfigurationError,
         ConnectionFailure,
         NetworkTimeout,
         OperationFailure,
+        ServerSelectionTimeoutError,
     )
 
+    from airflow_provider_asp.stream_processing.protocol import failed_command
+    from airflow_provider_asp.waiting.verdict import describe_error
+
     where = settings.address
-    detail = _first_line(str(exc))
+    command = failed_command(exc)
+    doing = f" ({command})" if command else ""
+    reason = _first_line(describe_error(exc))
+    timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
+    if isinstance(exc, OperationFailure) and exc.code == 18 and settings.uses_x509:
+        return (
+            f"Authentication failed at {where} for the client certificate "
+            f"{settings.tls_certificate_key_file!r}: its subject must be a user of the "
+            "workspace in '$external' (MONGODB-X509), and the certificate signed by a CA the "
+            "workspace trusts."
+        )
     if isinstance(exc, OperationFailure) and exc.code == 18:
         return (
             f"Authentication failed for user {settings.login!r} at {where}: check the "
             f"login, the password and the auth source ({settings.auth_source!r})."
         )
     if isinstance(exc, OperationFailure) and exc.code == 13:
-        return f"Connected to {where}, but the user is not allowed to run this: {detail}"
+        return f"Connected to {where}, but the user is not allowed to run this{doing}: {reason}"
+    timed_out = isinstance(exc, NetworkTimeout) or getattr(exc, "timeout", False) is True
+    if timed_out and not isinstance(exc, ServerSelectionTimeoutError):
+        return (
+            f"The workspace at {where} did not answer in time{doing} "
+            f"(configured: {timeouts or 'pymongo defaults'}; or the task's own deadline): "
+            f"{reason}"
+        )
     if isinstance(exc, OperationFailure):
-        return f"The workspace at {where} refused the command: {detail}"
-    if isinstance(exc, NetworkTimeout):
-        return f"The workspace at {where} did not answer in time: {detail}"
+        return f"The workspace at {where} refused the command{doing}: {reason}"
     if isinstance(exc, ConnectionFailure):
-        if any(marker in detail.lower() for marker in _TLS_MARKERS):
-            return f"TLS with {where} failed (is the CA file right?): {detail}"
-        timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
-        return f"Cannot reach the workspace at {where} ({timeouts or 'pymongo defaults'}): {detail}"
+        if any(marker in str(exc).lower() for marker in _TLS_MARKERS):
+            return f"TLS with {where} failed (is the CA file right?){doing}: {reason}"
+        return (
+            f"Cannot reach the workspace at {where}{doing} "
+            f"({timeouts or 'pymongo defaults'}): {reason}"
+        )
     if isinstance(exc, (ConfigurationError, OSError, AspConnectionConfigError)):
-        return f"Invalid connection settings: {detail}"
-    return f"{type(exc).__name__}: {detail}"
+        return f"Invalid connection settings: {_first_line(str(exc)) or reason}"
+    return reason
 
 
 def is_connection_problem(exc: BaseException) -> bool:

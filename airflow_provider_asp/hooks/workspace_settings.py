@@ -150,6 +150,11 @@ class WorkspaceSettings:
         }
 
     @property
+    def uses_x509(self) -> bool:
+        """Whether the connection authenticates with a client certificate (MONGODB-X509)."""
+        return bool(self.auth_mechanism) and str(self.auth_mechanism).upper() == _X509
+
+    @property
     def command_timeout(self) -> float:
         """Seconds one command may wait for its reply (the socket timeout)."""
         return self.socket_timeout_ms / 1000
@@ -172,7 +177,7 @@ class WorkspaceSettings:
             "socketTimeoutMS": self.socket_timeout_ms,
             "tlsAllowInvalidCertificates": self.tls_allow_invalid_certificates or None,
         }
-        if self.auth_mechanism and self.auth_mechanism.upper() == _X509:
+        if self.uses_x509:
             options["authSource"] = "$external"
         return {key: value for key, value in options.items() if value is not None}
 

@@ -24,7 +24,7 @@ from airflow_provider_asp.exceptions import (
 from airflow_provider_asp.waiting import states
 from airflow_provider_asp.waiting.conditions import StateCondition
 from airflow_provider_asp.waiting.deadline import command_bound
-from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict
+from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict, is_transient
 
 if TYPE_CHECKING:
     import datetime
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Sends of one command at most, when each outcome stays uncertain.
 MAX_SENDS = 3
+#: Reads of a processor at most when each meets a transient error and there is no deadline.
+MAX_LOOKS = 5
 #: Server codes of the expected answers: already exists / already running (416), not
 #: running (125), does not exist (415).
 ALREADY_EXISTS, NOT_RUNNING = 416, 125
@@ -46,10 +48,9 @@ ALREADY_EXISTS, NOT_RUNNING = 416, 125
 
 def is_uncertain(exc: BaseException) -> bool:
     """Whether ``exc`` leaves a command's outcome unknown: a network error, a timeout, or a
-    retryable code or label (the command may or may not have taken effect)."""
-    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
-
-    return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
+    retryable code or label (the command may or may not have taken effect). A command for
+    which no server could be selected was never sent: that is certain."""
+    return is_transient(exc)
 
 
 def _code(exc: BaseException) -> int | None:
@@ -87,11 +88,37 @@ class ProcessorActions:
 
     # -- reading ------------------------------------------------------------------------
     def find(self, name: str) -> StreamProcessorInfo | None:
-        """The processor, or None if it does not exist."""
+        """The processor, or None if it does not exist. A transient error costs a look:
+        it is read again after a growing pause, until the deadline (without one: at most
+        :data:`MAX_LOOKS` reads)."""
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_before_delay,
+            wait_exponential,
+        )
+        from tenacity.stop import stop_base
+
         from airflow_provider_asp.waiting import synchronous
 
-        with self.bounded():
-            return synchronous.find(self.processors, name)
+        def looking_again(state: Any) -> None:
+            self.log.info("Transient error reading %r, looking again: %s", name, state.outcome)
+
+        stop: stop_base = stop_after_attempt(MAX_LOOKS)
+        if self.deadline is not None:
+            stop = stop_before_delay(max(self.deadline - time.time(), 0.0))
+        retrying = Retrying(
+            stop=stop,
+            wait=wait_exponential(multiplier=0.1, max=self.poll_interval),
+            retry=retry_if_exception(is_transient),
+            before_sleep=looking_again,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt, self.bounded():
+                return synchronous.find(self.processors, name)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     def require(self, name: str) -> StreamProcessorInfo:
         """The processor, or AspProcessorNotFoundError."""

@@ -74,23 +74,55 @@ def count(value: Any, label: str) -> int:
     return value
 
 
+#: What ``start_at_operation_time`` accepts, shown when a value is refused.
+OPERATION_TIME_FORMS = (
+    'an ISO-8601 string with an offset such as "{{ data_interval_start }}" renders '
+    '("2026-01-01T00:00:00+00:00"), a timezone-aware datetime, epoch seconds (1767225600) '
+    "or a bson Timestamp"
+)
+
+
 def operation_time(value: Any) -> Any:
-    """``start_at_operation_time`` as a BSON Timestamp (from a Timestamp, an aware datetime
-    or epoch seconds), or None."""
+    """``start_at_operation_time`` as a BSON Timestamp, or None. Accepts a Timestamp, an
+    aware datetime, epoch seconds, or an ISO-8601 string with an offset (a rendered
+    ``{{ data_interval_start }}``), parsed with pendulum. A naive time is refused: it names
+    no instant."""
     if value is None:
         return None
     from bson.timestamp import Timestamp
 
     if isinstance(value, Timestamp):
         return value
+    if isinstance(value, str):
+        value = _iso_time(value)
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
         return Timestamp(int(value.timestamp()), 1)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return Timestamp(value, 1)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value >= 0:
+        return Timestamp(int(value), 1)
+    naive = isinstance(value, datetime.datetime)
     raise AspInputError(
-        "start_at_operation_time must be a bson Timestamp, a timezone-aware datetime or "
-        f"epoch seconds, not {value!r}."
+        f"start_at_operation_time must be {OPERATION_TIME_FORMS}, not "
+        f"{'a naive datetime ' if naive else ''}{value!r}."
     )
+
+
+def _iso_time(text: str) -> datetime.datetime:
+    """An ISO-8601 string with an offset, as an aware datetime."""
+    import pendulum
+
+    try:
+        parsed = pendulum.parse(text.strip(), tz=None)
+    except Exception:
+        raise AspInputError(
+            f"start_at_operation_time {text!r} is not a time: give {OPERATION_TIME_FORMS}."
+        ) from None
+    if not isinstance(parsed, datetime.datetime) or parsed.tzinfo is None:
+        raise AspInputError(
+            f"start_at_operation_time {text!r} has no UTC offset, so it names no instant: "
+            f"give {OPERATION_TIME_FORMS}."
+        )
+    return parsed
 
 
 @contextlib.contextmanager

@@ -529,10 +529,8 @@ class AspSampleProcessorOperator(AspBaseOperator):
             "Sampling up to %d document(s) from %r for at most %g s.", limit, name, timeout
         )
         handle = actions.processors.get(name)
-        with (
-            actions.bounded(),
-            handle.sample(limit=limit, batch_size=batch_size, timeout=timeout) as cursor,
-        ):
+        # the cursor's own timeout bounds each command it sends: what arrived is returned
+        with handle.sample(limit=limit, batch_size=batch_size, timeout=timeout) as cursor:
             documents = cursor.to_list(limit, timeout)
             ended_early = len(documents) < limit and not cursor.alive
         if ended_early:  # the server ends a sample cursor when its processor stops or fails
@@ -559,21 +557,35 @@ class AspGetProcessorStatsOperator(AspBaseOperator):
 
     :param verbose: include per-operator statistics.
     :param scale: unit divisor for sizes (1024: KiB).
+    :param timeout: seconds the read may take at most (a bound, retries included).
     """
 
-    def __init__(self, *, verbose: bool = False, scale: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        verbose: bool = False,
+        scale: int | None = None,
+        timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.verbose = verbose
         self.scale = scale
+        self.timeout = timeout
 
     def run_for(self, name: str) -> dict[str, Any]:
+        import time
+
         from airflow_provider_asp.stream_processing import GetStreamProcessorStatsOptions
 
         with arguments.client_checks():
             options = GetStreamProcessorStatsOptions(scale=self.scale, verbose=self.verbose)
-        handle = self.actions().processors.get(name)
+        timeout = arguments.seconds(self.timeout, "timeout")
+        actions = self.actions(deadline=time.time() + timeout)
+        handle = actions.processors.get(name)
         try:
-            reply = handle.stats(options)
+            with actions.bounded():
+                reply = handle.stats(options)
         except Exception as exc:
             if states.is_not_found(exc):
                 raise AspProcessorNotFoundError(name) from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +53,44 @@ __all__ = [
     "DEFER_MARGIN",
     "AspBaseOperator",
     "AspLifecycleOperator",
+    "AspTaskMixin",
     "info_to_dict",
 ]
 
 
-class AspBaseOperator(BaseOperator):
+class AspTaskMixin:
+    """What an ASP operator or sensor needs of its connection: the hook, built on first use
+    (never at DAG parse time), failures to reach the workspace in plain words, and the Atlas
+    UI link."""
+
+    asp_conn_id: str
+    atlas_ui_url: str | None = None
+
+    @cached_property
+    def hook(self) -> AspHook:
+        from airflow_provider_asp.hooks.asp import AspHook
+
+        return AspHook(asp_conn_id=self.asp_conn_id)
+
+    @contextlib.contextmanager
+    def explained(self) -> Iterator[None]:
+        """Turn failures to reach or log in to the workspace into plain words."""
+        try:
+            yield
+        except Exception as exc:
+            explained = self.hook.explain(exc)
+            if explained is None:
+                raise
+            raise explained from exc
+
+    def set_link(self) -> None:
+        """The "Atlas Stream Processing" link, from the connection's project and workspace."""
+        if self.atlas_ui_url is None:
+            settings = self.hook.settings
+            self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
+
+
+class AspBaseOperator(AspTaskMixin, BaseOperator):
     """What every ASP operator shares: the processor name, the connection, the lazy hook
     and the Atlas UI link.
 
@@ -73,30 +106,13 @@ class AspBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         self.processor_name = processor_name
         self.asp_conn_id = asp_conn_id
-        self.atlas_ui_url: str | None = None
-
-    @cached_property
-    def hook(self) -> AspHook:
-        """The hook, built on first use (never at DAG parse time)."""
-        from airflow_provider_asp.hooks.asp import AspHook
-
-        return AspHook(asp_conn_id=self.asp_conn_id)
+        self.atlas_ui_url = None
 
     def execute(self, context: Context) -> Any:
         name = arguments.processor_name(self.processor_name)
-        with self.explained():
-            return self.run_for(name)
-
-    @contextlib.contextmanager
-    def explained(self) -> Any:
-        """Turn failures to reach the workspace into plain words; close the hook's client."""
         try:
-            yield
-        except Exception as exc:
-            explained = self.hook.explain(exc)
-            if explained is None:
-                raise
-            raise explained from exc
+            with self.explained():
+                return self.run_for(name)
         finally:
             self.hook.close()
 
@@ -105,7 +121,7 @@ class AspBaseOperator(BaseOperator):
         raise NotImplementedError
 
     def actions(
-        self, deadline: float | None = None, poll_interval: float = 5.0
+        self, deadline: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL
     ) -> ProcessorActions:
         """The lifecycle actions on the connection's workspace (connects lazily)."""
         from airflow_provider_asp.operators.actions import ProcessorActions
@@ -118,10 +134,6 @@ class AspBaseOperator(BaseOperator):
             command_timeout=self.hook.settings.command_timeout,
             poll_interval=poll_interval,
         )
-
-    def set_link(self) -> None:
-        settings = self.hook.settings
-        self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
 
 
 class AspLifecycleOperator(AspBaseOperator):
@@ -252,6 +264,14 @@ class AspLifecycleOperator(AspBaseOperator):
             name,
             target,
         )
+        resume = {
+            "name": name,
+            "rest": [step.value for step in rest],
+            "steps": plan.step_names,
+            "differences": list(plan.differences),
+            "deadline": end_time,
+            "started_processor": self.started_processor,
+        }
         trigger = AspProcessorStateTrigger(
             processor_name=name,
             asp_conn_id=self.asp_conn_id,
@@ -261,25 +281,34 @@ class AspLifecycleOperator(AspBaseOperator):
             ignore_failure_at=None if stale is None else stale.isoformat(),
             cancel_on_kill=cancel_on_kill,
             started_by_task=started,
+            resume=resume,
         )
         self.defer(
             trigger=trigger,
             method_name="resume",
-            kwargs={
-                "name": name,
-                "rest": [step.value for step in rest],
-                "steps": plan.step_names,
-                "differences": list(plan.differences),
-                "deadline": end_time,
-                "started_processor": self.started_processor,
-            },
+            kwargs=resume,
             timeout=datetime.timedelta(seconds=max(end_time - time.time(), 0)) + DEFER_MARGIN,
         )
 
-    def resume(
+    def resume(self, context: Context, event: Any = None, **kwargs: Any) -> Any:
+        """Back from the triggerer: the wait's verdict, then the rest of the plan. Where to
+        resume comes with the deferral's kwargs, or else in the event (``dag.test()`` passes
+        the event alone)."""
+        verdict = Verdict.from_event(event)
+        self.log.info("%s", verdict.message)
+        state = kwargs or (event.get("resume") if isinstance(event, dict) else None) or {}
+        try:
+            with self.explained():
+                with contextlib.suppress(Exception):
+                    self.set_link()
+                info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+                return self._resume_plan(info, **state)
+        finally:
+            self.hook.close()
+
+    def _resume_plan(
         self,
-        context: Context,
-        event: Any = None,
+        info: Any,
         *,
         name: str,
         rest: list[str],
@@ -288,18 +317,11 @@ class AspLifecycleOperator(AspBaseOperator):
         deadline: float,
         started_processor: str | None = None,
     ) -> Any:
-        """Back from the triggerer: the wait's verdict, then the rest of the plan."""
-        verdict = Verdict.from_event(event)
-        self.log.info("%s", verdict.message)
         self.started_processor = started_processor
         self._stale = None
-        with self.explained():
-            with contextlib.suppress(Exception):
-                self.set_link()
-            info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
-            plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
-            actions = self.lifecycle_actions(deadline)
-            return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
+        plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
+        actions = self.lifecycle_actions(deadline)
+        return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
 
 
 def _failed_at(info: StreamProcessorInfo | None) -> datetime.datetime | None:

@@ -17,15 +17,14 @@ import contextlib
 import datetime
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
+from airflow_provider_asp.links.asp import AspProcessorLink
 from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.base import DEFAULT_DEFERRABLE, DEFER_MARGIN
+from airflow_provider_asp.operators.base import DEFAULT_DEFERRABLE, DEFER_MARGIN, AspTaskMixin
 from airflow_provider_asp.waiting import conditions
 from airflow_provider_asp.waiting.conditions import Condition
 from airflow_provider_asp.waiting.verdict import Verdict
@@ -33,11 +32,10 @@ from airflow_provider_asp.waiting.verdict import Verdict
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_asp.hooks.asp import AspHook
     from airflow_provider_asp.triggers.asp import AspBaseTrigger
 
 
-class AspBaseSensor(BaseSensorOperator):
+class AspBaseSensor(AspTaskMixin, BaseSensorOperator):
     """Waits for a condition of one stream processor.
 
     :param processor_name: the stream processor (templated).
@@ -73,13 +71,6 @@ class AspBaseSensor(BaseSensorOperator):
         self.atlas_ui_url: str | None = None
         self._condition: Condition | None = None
         self._end_time = time.time() + self.timeout
-
-    @cached_property
-    def hook(self) -> AspHook:
-        """The hook, built on first use (never at DAG parse time)."""
-        from airflow_provider_asp.hooks.asp import AspHook
-
-        return AspHook(asp_conn_id=self.asp_conn_id)
 
     # -- what each sensor defines ---------------------------------------------------------
     def build_condition(self, name: str) -> Condition:
@@ -120,7 +111,7 @@ class AspBaseSensor(BaseSensorOperator):
         verdict = Verdict.from_event(event)
         self.log.info("%s", verdict.message)
         with contextlib.suppress(Exception):
-            self._set_link()
+            self.set_link()
         try:
             return self._result(verdict)
         except AirflowException:
@@ -134,19 +125,14 @@ class AspBaseSensor(BaseSensorOperator):
     def _look(self, condition: Condition) -> Verdict:
         from airflow_provider_asp.waiting import synchronous
 
-        try:
-            self._set_link()
+        with self.explained():
+            self.set_link()
             return synchronous.look(
                 condition,
                 self.hook.get_processors(),
                 deadline=self._end_time,
                 command_timeout=self.hook.settings.command_timeout,
             )
-        except Exception as exc:
-            explained = self.hook.explain(exc)
-            if explained is None:
-                raise
-            raise explained from exc
 
     def _result(self, verdict: Verdict) -> Any:
         return verdict.result(timeout_error=AirflowSensorTimeout, fatal=True)
@@ -173,8 +159,3 @@ class AspBaseSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=left) + DEFER_MARGIN,
         )
-
-    def _set_link(self) -> None:
-        if self.atlas_ui_url is None:
-            settings = self.hook.settings
-            self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)

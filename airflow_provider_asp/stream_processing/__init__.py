@@ -6,10 +6,25 @@
 ...     sps.create("demo", pipeline=[...])
 ...     sps.get("demo").start()
 
+Bounding calls: every call of both clients obeys pymongo's client-side operation timeout
+(CSOT). Wrap calls in ``pymongo.timeout(seconds)`` (one deadline for the whole block, in
+sync and async code alike), or give the client ``timeoutMS`` (a bound per call)::
+
+    with pymongo.timeout(5):
+        info = sps.get_info("demo")       # or: await sps.get_info("demo")
+
+On expiry pymongo raises a :class:`~pymongo.errors.PyMongoError` whose ``timeout`` is True
+(``NetworkTimeout``, ``ExecutionTimeout``, ``ServerSelectionTimeoutError``); a timed-out read
+is not retried. A sample cursor's ``timeout`` (and ``to_list``'s) bounds each command it
+sends as well: past it, iteration raises :class:`SampleCursorTimeout` (also ``timeout ==
+True``, chained to pymongo's error) and ``to_list`` returns what it has.
+
 Layout: :mod:`.protocol` builds every command and parses every reply (pure);
 :mod:`.options` holds the option/result types; :mod:`.sampling` is the sample cursor's
-state machine (pure); :mod:`.config` applies the connection rules; :mod:`.client` and
-:mod:`.asynchronous` are the sync and async executors.
+state machine (pure); :mod:`.timeouts` bounds a cursor's commands with CSOT; :mod:`.config`
+applies the connection rules. :mod:`.asynchronous` is the asyncio client, written by hand;
+:mod:`.synchronous`, the synchronous one, is generated from it by ``tools/synchro.py``
+(``make synchro``; ``make synchro-check`` fails when it is out of date).
 """
 
 from airflow_provider_asp.stream_processing.asynchronous import (
@@ -17,12 +32,6 @@ from airflow_provider_asp.stream_processing.asynchronous import (
     AsyncStreamProcessingClient,
     AsyncStreamProcessor,
     AsyncStreamProcessors,
-)
-from airflow_provider_asp.stream_processing.client import (
-    SampleCursor,
-    StreamProcessingClient,
-    StreamProcessor,
-    StreamProcessors,
 )
 from airflow_provider_asp.stream_processing.options import (
     VALID_TIERS,
@@ -34,6 +43,12 @@ from airflow_provider_asp.stream_processing.options import (
     StreamProcessorInfo,
 )
 from airflow_provider_asp.stream_processing.sampling import Backoff, SampleCursorTimeout
+from airflow_provider_asp.stream_processing.synchronous import (
+    SampleCursor,
+    StreamProcessingClient,
+    StreamProcessor,
+    StreamProcessors,
+)
 
 __all__ = [
     "VALID_TIERS",

@@ -1,7 +1,7 @@
 """What the sync and async handles share: names, cursor properties, context managers.
 
-No I/O here. :mod:`.client` and :mod:`.asynchronous` subclass these and add only the
-methods that send commands (which are ``def`` in one and ``async def`` in the other).
+No I/O here. :mod:`.asynchronous` (and :mod:`.synchronous`, generated from it) subclass
+these and add only the methods that send commands.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The asyncio stream processing client, a thin executor over :mod:`.protocol`.
+"""The asynchronous stream processing client, a thin executor over :mod:`.protocol`.
 
-The twin of :mod:`.client` on pymongo's
-:class:`~pymongo.asynchronous.mongo_client.AsyncMongoClient`: the same commands (built by
-:mod:`.protocol`), the same cursor state machine (:mod:`.sampling`), awaited; back-off
-pauses use :func:`asyncio.sleep`.
+Every method builds its command with :mod:`.protocol` (or asks the cursor's
+:class:`~.sampling.SampleState` what to send next), sends it to the ``admin`` database
+through pymongo's :class:`~pymongo.asynchronous.mongo_client.AsyncMongoClient`, and returns
+what the command's parser makes of the reply. Every call obeys a ``pymongo.timeout`` block
+around it; a sample cursor also bounds each command by its own deadline (:mod:`.timeouts`),
+and its back-off pauses use :func:`asyncio.sleep`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying
 
-from airflow_provider_asp.stream_processing import protocol
+from airflow_provider_asp.stream_processing import protocol, timeouts
 from airflow_provider_asp.stream_processing._base import (
     AsyncClosing,
     ProcessorHandleBase,
@@ -54,8 +56,15 @@ T = TypeVar("T")
 
 
 class AsyncStreamProcessingClient(AsyncClosing):
-    """The asyncio twin of :class:`~.client.StreamProcessingClient` (same arguments and
-    rules); use ``async with`` or ``await client.close()``."""
+    """A client of one Atlas Stream Processing workspace.
+
+    Built like :class:`~pymongo.asynchronous.mongo_client.AsyncMongoClient`: a ``mongodb://``
+    URI (or host and port) and keyword arguments, which pass through to pymongo
+    (``tlsCAFile``, ``event_listeners``, ``timeoutMS``, ...). ``mongodb+srv://`` and
+    disabling TLS raise :class:`~pymongo.errors.ConfigurationError`; TLS is switched on and
+    ``authSource`` defaults to ``admin``. Use it as a context manager (``async with``), or
+    call ``await client.close()``. Bound any call with ``with pymongo.timeout(seconds):``.
+    """
 
     def __init__(
         self,
@@ -69,12 +78,13 @@ class AsyncStreamProcessingClient(AsyncClosing):
 
     @property
     def mongo_client(self) -> AsyncMongoClient[dict[str, Any]]:
-        """The underlying pymongo client."""
+        """The underlying pymongo client (for ``ping`` and other plain commands)."""
         return self._client
 
     @property
     async def address(self) -> tuple[str, int] | None:
-        """``(host, port)`` of the workspace (connects if needed): ``await client.address``."""
+        """``(host, port)`` of the workspace (connects if needed), as pymongo reports it:
+        ``await client.address``."""
         return await self._client.address
 
     def stream_processors(self) -> AsyncStreamProcessors:
@@ -88,14 +98,20 @@ class AsyncStreamProcessingClient(AsyncClosing):
     async def _run(self, command: Command[T]) -> T:
         """Send ``command`` (a retryable read under the retry policy, unless the client was
         built with ``retryReads=False``) and parse the reply."""
-        if command.retryable and self._client.options.retry_reads:
-            reply: Reply = await AsyncRetrying(**protocol.RETRY_READS)(self._send, command.document)
-        else:
-            reply = await self._send(command.document)
+        try:
+            if command.retryable and self._client.options.retry_reads:
+                retrying = AsyncRetrying(**protocol.RETRY_READS)
+                reply: Reply = await retrying(self._send, command.document)
+            else:
+                reply = await self._send(command.document)
+        except PyMongoError as exc:
+            protocol.note_command(exc, command.name)
+            raise
         return command.parse(reply)
 
     async def _send(self, document: Document) -> Reply:
-        # pymongo adds lsid/$clusterTime to the mapping it is given: send a copy.
+        # pymongo adds lsid/$clusterTime (and maxTimeMS under CSOT) to the mapping it is
+        # given: send a copy.
         return await self._admin.command(dict(document))
 
 
@@ -111,7 +127,7 @@ class AsyncStreamProcessors:
         pipeline: Sequence[Mapping[str, Any]],
         options: CreateStreamProcessorOptions | None = None,
     ) -> None:
-        """Create a processor (``createStreamProcessor``)."""
+        """Create a processor (``createStreamProcessor``); it starts in state CREATED."""
         await self._client._run(protocol.create(name, pipeline, options))
 
     def get(self, name: str) -> AsyncStreamProcessor:
@@ -148,8 +164,9 @@ class AsyncStreamProcessors:
         timeout: float | None = None,
         backoff: Backoff | None = None,
     ) -> AsyncSampleCursor:
-        """Run ``pipeline`` as an ephemeral processor and read its output (see
-        :meth:`.client.StreamProcessors.process`); nothing is sent before the first fetch."""
+        """Run ``pipeline`` as an ephemeral processor (``processStreamProcessor``) and read
+        its output through a cursor (:class:`AsyncSampleCursor`); closing (or exhausting) it
+        drops the processor. Nothing is sent before the first fetch."""
         state = SampleState.process(
             pipeline, limit, dlq, batch_size, backoff=backoff, timeout=timeout
         )
@@ -203,8 +220,10 @@ class AsyncStreamProcessor(ProcessorHandleBase):
     async def get_stream_processor_samples(
         self, options: GetStreamProcessorSamplesOptions | None = None
     ) -> GetStreamProcessorSamplesResult:
-        """One sample fetch, tracking the cursor id yourself (see
-        :meth:`.client.StreamProcessor.get_stream_processor_samples`). Never waits."""
+        """One sample fetch, tracking the cursor id yourself: without ``cursor_id`` it opens
+        a cursor (``startSampleStreamProcessor``, then the first
+        ``getMoreSampleStreamProcessor`` unless the opening reply carried documents); with
+        one it continues that cursor. Never waits."""
         cursor = AsyncSampleCursor(self._client, SampleState.fetch(self._name, options))
         documents = await cursor.next_batch()
         return GetStreamProcessorSamplesResult(cursor.cursor_id or 0, documents)
@@ -217,21 +236,34 @@ class AsyncStreamProcessor(ProcessorHandleBase):
         timeout: float | None = None,
         backoff: Backoff | None = None,
     ) -> AsyncSampleCursor:
-        """A cursor over the processor's output (see :meth:`.client.StreamProcessor.sample`);
-        nothing is sent before the first fetch."""
+        """A cursor over the processor's output; nothing is sent before the first fetch.
+
+        ``limit`` goes to ``startSampleStreamProcessor``, ``batch_size`` to every
+        ``getMoreSampleStreamProcessor``; ``timeout`` is an overall deadline in seconds,
+        which also bounds every command the cursor sends.
+        """
         state = SampleState.sample(self._name, limit, batch_size, backoff=backoff, timeout=timeout)
         return AsyncSampleCursor(self._client, state)
 
 
 class AsyncSampleCursor(SampleCursorBase, AsyncClosing):
-    """The asyncio twin of :class:`~.client.SampleCursor`: ``async for``, ``await``."""
+    """Documents sampled from a processor, fetched as iteration (``async for``) needs them.
+
+    Iteration ends when the server returns ``cursorId: 0`` (or ``limit`` documents
+    arrived). Empty batches are re-polled after a growing pause (:class:`Backoff`). The
+    cursor's ``timeout`` bounds every command it sends (``pymongo.timeout``): past it
+    iteration raises :class:`SampleCursorTimeout`, and ``to_list()`` returns what it has.
+    A ``pymongo.timeout`` block around a call bounds it too; its expiry raises pymongo's
+    timeout error, and the documents fetched stay buffered for the next call.
+    """
 
     def __init__(self, client: AsyncStreamProcessingClient, state: SampleState) -> None:
         super().__init__(state)
         self._client = client
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        """The documents, fetched as the buffer runs dry (see ``SampleCursor.__iter__``)."""
+        """The documents, fetched as the buffer runs dry (a generator over this cursor's
+        buffer, so ``await cursor.next()`` and several loops share one position)."""
         buffer = self._state.buffer
         while True:
             while buffer:
@@ -264,8 +296,9 @@ class AsyncSampleCursor(SampleCursorBase, AsyncClosing):
     async def to_list(
         self, length: int | None = None, timeout: float | None = None
     ) -> list[dict[str, Any]]:
-        """Up to ``length`` documents, returned on exhaustion or after ``timeout`` seconds;
-        never raises :class:`SampleCursorTimeout`."""
+        """Up to ``length`` documents (all, without it), returned when the cursor is
+        exhausted or after ``timeout`` seconds (or the cursor's own timeout), whichever
+        comes first; never raises :class:`SampleCursorTimeout`."""
         await self._fill(Round.to_list(length, timeout, time.monotonic()))
         return self._state.take(length)
 
@@ -275,11 +308,25 @@ class AsyncSampleCursor(SampleCursorBase, AsyncClosing):
         await self._drop(self._state.close())
 
     async def _fill(self, goal: Round) -> None:
+        """Send what the state asks for until the round for ``goal`` ends; each command
+        within the cursor's deadline (and the caller's ``pymongo.timeout``)."""
+        operation_timeout = self._client.mongo_client.options.timeout
         sent = False
         while step := self._state.next_send(time.monotonic(), goal, sent):
             if step.wait:
-                await asyncio.sleep(step.wait)
-            await self._client._run(step.command)
+                await asyncio.sleep(timeouts.pause(step.wait, time.monotonic()))
+            bound = timeouts.CommandBound.at(step.deadline, time.monotonic(), operation_timeout)
+            if bound.expired:
+                self._state.expire(goal)
+                break
+            try:
+                with bound.scope():
+                    await self._client._run(step.command)
+            except PyMongoError as exc:
+                if not bound.ran_out(exc):
+                    raise
+                self._state.expire(goal, exc)
+                break
             sent = True
         await self._drop(self._state.release())
 

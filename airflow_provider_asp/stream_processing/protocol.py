@@ -19,6 +19,7 @@ from pymongo.errors import (
     ConnectionFailure,
     InvalidOperation,
     OperationFailure,
+    PyMongoError,
     ServerSelectionTimeoutError,
 )
 from tenacity import retry_if_exception, stop_after_attempt
@@ -84,13 +85,51 @@ def is_retryable_read_error(exc: BaseException) -> bool:
     return False
 
 
+def is_timeout_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a time bound ran out (pymongo's ``exc.timeout``): a
+    ``pymongo.timeout()`` block or ``timeoutMS`` (CSOT), ``socketTimeoutMS``, server
+    selection, or a sample cursor's ``timeout``."""
+    return isinstance(exc, PyMongoError) and exc.timeout
+
+
+def is_retried_read_error(exc: BaseException) -> bool:
+    """Whether the client sends a failed retryable read again: on a retryable error
+    (:func:`is_retryable_read_error`) that is not a timeout. A timeout has spent its
+    bound already; a retry would run past it (past the caller's deadline, under CSOT)."""
+    return is_retryable_read_error(exc) and not is_timeout_error(exc)
+
+
 #: The retry policy of the retryable reads, as keyword arguments of
-#: ``tenacity.Retrying`` (sync) and ``tenacity.AsyncRetrying`` (async): one retry, at once.
+#: ``tenacity.Retrying`` (sync) and ``tenacity.AsyncRetrying`` (async): one retry, at once,
+#: re-raising the last error as it is.
 RETRY_READS: Mapping[str, Any] = {
     "stop": stop_after_attempt(2),
-    "retry": retry_if_exception(is_retryable_read_error),
+    "retry": retry_if_exception(is_retried_read_error),
     "reraise": True,
 }
+
+
+#: The attribute under which a client error carries the name of the command that failed.
+COMMAND_ATTRIBUTE = "stream_processing_command"
+
+
+def note_command(exc: BaseException, name: str) -> None:
+    """Remember on ``exc`` which command failed (the first command noted wins), so that
+    messages built far from the call can name it."""
+    if getattr(exc, COMMAND_ATTRIBUTE, None) is None:
+        setattr(exc, COMMAND_ATTRIBUTE, name)
+
+
+def failed_command(exc: BaseException) -> str | None:
+    """The command :func:`note_command` noted on ``exc`` (or on the error it was raised
+    from), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = getattr(seen, COMMAND_ATTRIBUTE, None)
+        if isinstance(name, str):
+            return name
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ command follows. A live cursor may answer with empty batches for a while: the st
 for a growing pause (:class:`Backoff`) before each re-poll.
 
 :class:`SampleState` holds no connection, no clock and never sleeps. The executors in
-:mod:`.client` and :mod:`.asynchronous` loop over :meth:`SampleState.next_send`: wait
+:mod:`.asynchronous` and :mod:`.synchronous` loop over :meth:`SampleState.next_send`: wait
 ``send.wait`` seconds, send ``send.command`` (whose parser feeds the reply back into the
-state), and stop when it returns None; then they hand out buffered documents.
+state) bounded by ``send.deadline``, and stop when it returns None; then they hand out
+buffered documents. A command that runs out of time ends the round through
+:meth:`SampleState.expire`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = ["Backoff", "Round", "SampleCursorTimeout", "SampleState", "Send"]
 class SampleCursorTimeout(PyMongoError):
     """A sample cursor's ``timeout`` (an overall deadline) passed while it needed to fetch.
 
-    Past the deadline the cursor sends no further command: iteration, ``try_next()`` and
+    The deadline also bounds each command the cursor sends (a ``pymongo.timeout`` block):
+    when it runs out during one, this is raised from pymongo's timeout error. Past the
+    deadline the cursor sends no further command: iteration, ``try_next()`` and
     ``next_batch()`` raise this, ``to_list()`` returns what it has. The cursor is not
     closed (a ``process()`` cursor still drops its processor on ``close()``).
     """
@@ -71,10 +75,12 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Send:
-    """Next step of a cursor: wait ``wait`` seconds, then send ``command``."""
+    """Next step of a cursor: wait ``wait`` seconds, then send ``command``, which must be
+    done by ``deadline`` (a ``time.monotonic()`` reading; None: the cursor sets none)."""
 
     command: Command[None]
     wait: float = 0.0
+    deadline: float | None = None
 
 
 def check_timeout(timeout: float | None) -> None:
@@ -120,7 +126,7 @@ POLL = Round(wait=False)
 class SampleState:
     """Where a sample cursor is: opening, polling, exhausted or closed; plus its buffer.
 
-    Build it with :meth:`sample`, :meth:`process` or :meth:`resume`.
+    Build it with :meth:`sample`, :meth:`process` or :meth:`fetch`.
 
     - ``limit`` (when positive) also caps the documents delivered client-side: once
       ``limit`` documents arrived the cursor is exhausted, whatever the server's cursor id.
@@ -238,32 +244,39 @@ class SampleState:
         command already. None once ``goal.want`` documents are buffered, or the cursor is
         exhausted or closed, or (``goal.wait`` off) a poll of this round came back empty,
         or a deadline passed (the goal's, or the cursor's ``timeout``), unless
-        ``goal.raise_on_expiry``: then :class:`SampleCursorTimeout`.
+        ``goal.raise_on_expiry``: then :class:`SampleCursorTimeout`. The send's
+        ``deadline`` is the nearer of those two; its ``wait`` ends by it.
         """
         enough = goal.want is not None and len(self._buffer) >= goal.want
         if enough or self._closed or self._done:
             return None
         if self._timeout is not None and self._deadline is None:
             self._deadline = now + self._timeout
+        limits = [d for d in (self._deadline, goal.deadline) if d is not None]
+        limit = min(limits) if limits else None
+        if limit is not None and now >= limit:
+            self.expire(goal)
+            return None
         if self._opening is not None:
-            return Send(Command(self._opening, self._receive_opening))
+            return Send(Command(self._opening, self._receive_opening), deadline=limit)
         if not goal.wait and sent and self._empty_polls:
             return None
         delay = self._backoff.delay(self._empty_polls) if goal.wait else 0.0
-        limits = [d for d in (self._deadline, goal.deadline) if d is not None]
-        if limits:
-            limit = min(limits)
-            if now >= limit:
-                if goal.raise_on_expiry:
-                    raise SampleCursorTimeout(
-                        f"sample cursor of {self._name!r} passed its {self._timeout} s timeout"
-                    )
-                return None
+        if limit is not None:
             delay = min(delay, limit - now)
         assert self._name is not None, "an opened cursor has a processor name"
         assert self._cursor_id is not None, "an opened cursor has a cursor id"
         get_more = protocol.get_more_sample(self._name, self._cursor_id, self._batch_size)
-        return Send(Command(get_more, self._receive_batch), delay)
+        return Send(Command(get_more, self._receive_batch), delay, limit)
+
+    def expire(self, goal: Round, cause: BaseException | None = None) -> None:
+        """A deadline of this round passed, before a send or while it ran (``cause``: the
+        driver's timeout error). Raise :class:`SampleCursorTimeout` (from ``cause``) when
+        ``goal.raise_on_expiry``; else return, and the round ends."""
+        if goal.raise_on_expiry:
+            raise SampleCursorTimeout(
+                f"sample cursor of {self._name!r} passed its {self._timeout} s timeout"
+            ) from cause
 
     @property
     def buffer(self) -> deque[dict[str, Any]]:

@@ -1,8 +1,8 @@
-"""One look at a processor for a condition, and the bounded wait, on the asyncio client.
+"""One look at a processor for a condition, and the bounded wait.
 
-This is the source: :mod:`.synchronous` is generated from it by ``tools/synchro.py`` (run
-``make synchro`` after editing). Triggers use this module; operators' waits in the worker and
-sensors' pokes use the generated one, so a wait is judged the same way in every mode.
+Written once for the asyncio client (the triggers); ``tools/synchro.py`` generates the twin
+for the blocking client (operators' waits in the worker, sensors' pokes), so a wait is judged
+the same way in every mode.
 
 - :func:`look` reads what the condition needs and judges it. A transient error (network, a
   retryable code or label, a command that ran out of its share of the deadline) is a pending
@@ -34,7 +34,7 @@ from airflow_provider_asp.waiting.conditions import (
     stats_state,
 )
 from airflow_provider_asp.waiting.deadline import command_bound
-from airflow_provider_asp.waiting.verdict import Verdict, timed_out, transient
+from airflow_provider_asp.waiting.verdict import Verdict, describe_error, timed_out, transient
 
 if TYPE_CHECKING:
     from airflow_provider_asp.stream_processing import (
@@ -89,11 +89,17 @@ async def wait(
     """Look every ``poll_interval`` seconds until the verdict is decided or ``deadline``
     (seconds since the epoch) passes: then a ``timeout`` failure that tells the last look.
     ``on_pending`` hears each pending verdict whose message differs from the last one."""
-    last: Verdict | None = None
+    name, last = condition.processor_name, None
     while True:
-        verdict = await look(
-            condition, processors, deadline=deadline, command_timeout=command_timeout
-        )
+        try:
+            verdict = await look(
+                condition, processors, deadline=deadline, command_timeout=command_timeout
+            )
+        except Exception as exc:
+            if time.time() < deadline:
+                raise
+            # the last look ran into the deadline (e.g. server selection cut short by it)
+            return timed_out(name, Verdict.pending(name, describe_error(exc)))
         if verdict.done:
             return verdict
         if on_pending is not None and (last is None or verdict.message != last.message):
@@ -101,7 +107,7 @@ async def wait(
         last = verdict
         remaining = deadline - time.time()
         if remaining <= 0:
-            return timed_out(condition.processor_name, last)
+            return timed_out(name, last)
         pause = poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
         await asyncio.sleep(min(pause, remaining))
 

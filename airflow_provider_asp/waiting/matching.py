@@ -3,9 +3,16 @@
 Queries are evaluated by `mongoquery <https://pypi.org/project/mongoquery/>`_, a library made
 for matching MongoDB queries against Python documents (no mocking library at run time). The
 supported operators are :data:`SUPPORTED_OPERATORS`; anything else (``$expr``, ``$where``,
-``$text``, geo operators) is refused when the query is checked, before any command is sent.
-One difference from the server: ``{"field": None}`` does not match a document that lacks
-``field`` (MongoDB matches it); write ``{"field": {"$exists": False}}`` for that.
+``$text``, geo operators, and ``$mod`` and ``$type``, which mongoquery 1.4 evaluates unlike the
+server) is refused when the query is checked, before any command is sent, and so is a
+``$regex`` that does not compile. ``$options`` (and a compiled pattern as a value) are turned
+into mongoquery's ``"/pattern/flags"`` form. Differences from the server, measured:
+
+- ``{"field": None}`` does not match a document that lacks ``field``; write
+  ``{"field": {"$exists": False}}``.
+- Comparison operators and ``$regex`` do not look inside arrays (equality and ``$in`` do):
+  ``{"a": {"$gt": 2}}`` does not match ``{"a": [1, 5]}``; write
+  ``{"a": {"$elemMatch": {"$gt": 2}}}``.
 
 ``check_fn`` is a callable or the dotted path of one; a trigger gets the dotted path.
 """
@@ -13,6 +20,7 @@ One difference from the server: ``{"field": None}`` does not match a document th
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,7 +33,7 @@ CheckFn = Callable[[Any], Any] | str
 SUPPORTED_OPERATORS: frozenset[str] = frozenset(
     {
         "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
-        "$exists", "$type", "$mod", "$regex", "$options", "$size", "$all", "$elemMatch",
+        "$exists", "$regex", "$options", "$size", "$all", "$elemMatch",
         "$not", "$and", "$or", "$nor", "$comment",
     }
 )  # fmt: skip
@@ -35,7 +43,35 @@ def matches(query: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
     """Whether ``document`` satisfies the MongoDB query ``query``."""
     from mongoquery import Query
 
-    return bool(Query(dict(query)).match(document))
+    return bool(Query(_prepared(query)).match(document))
+
+
+def _prepared(value: Any) -> Any:
+    """``value`` with regular expressions in mongoquery's ``"/pattern/flags"`` form: a
+    ``{"$regex": p, "$options": o}`` pair, or a compiled pattern given as a value."""
+    if isinstance(value, re.Pattern):
+        return {"$regex": _slashed(value.pattern, _flags(value))}
+    if isinstance(value, Mapping):
+        prepared = {key: _prepared(item) for key, item in value.items() if key != "$options"}
+        if "$regex" in value:
+            pattern = value["$regex"]
+            if isinstance(pattern, re.Pattern):
+                prepared["$regex"] = _slashed(pattern.pattern, _flags(pattern))
+            elif "$options" in value:
+                prepared["$regex"] = _slashed(str(pattern), str(value["$options"]))
+        return prepared
+    if isinstance(value, (list, tuple)):
+        return [_prepared(item) for item in value]
+    return value
+
+
+def _slashed(pattern: str, options: str) -> str:
+    return f"/{pattern}/{options}"
+
+
+def _flags(pattern: re.Pattern[str]) -> str:
+    flags = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
+    return "".join(letter for flag, letter in flags.items() if pattern.flags & flag)
 
 
 def check_query(query: Any, label: str = "match") -> None:
@@ -48,10 +84,32 @@ def check_query(query: Any, label: str = "match") -> None:
             f"{label} is not a valid query: {', '.join(unsupported)} is not supported "
             f"(supported: {', '.join(sorted(SUPPORTED_OPERATORS))})."
         )
+    for pattern in _regexes(query):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise AspInputError(
+                f"{label} is not a valid query: $regex {pattern!r}: {exc}."
+            ) from None
     try:
         matches(query, {})
     except Exception as exc:
-        raise AspInputError(f"{label} is not a valid query: {exc}") from None
+        raise AspInputError(f"{label} is not a valid query: {exc!r}") from None
+
+
+def _regexes(value: Any) -> list[str]:
+    """Every ``$regex`` string anywhere in ``value``."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "$regex" and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(_regexes(item))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found.extend(_regexes(item))
+    return found
 
 
 def _operators(value: Any) -> set[str]:

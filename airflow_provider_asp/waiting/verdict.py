@@ -48,6 +48,9 @@ class Reason(str, enum.Enum):
     ERROR = "error"
 
 
+#: Event keys that travel beside a verdict: where a deferred lifecycle task resumes.
+EVENT_EXTRAS = frozenset({"resume"})
+
 #: Trigger event ``status`` of each reason (``success`` for a success).
 _STATUS: dict[Reason, str] = {
     Reason.MISSING: "failed",
@@ -137,10 +140,12 @@ class Verdict:
 
     @classmethod
     def from_event(cls, event: Any) -> Verdict:
-        """The verdict a trigger sent; anything unexpected is an ``error`` failure."""
+        """The verdict a trigger sent (keys in :data:`EVENT_EXTRAS` are for the task, not the
+        verdict); anything unexpected is an ``error`` failure."""
         names = {f.name for f in dataclasses.fields(cls)} - {"outcome"}
         status = event.get("status") if isinstance(event, Mapping) else None
-        if status not in {"success", *_STATUS.values()} or set(event) - names - {"status"}:
+        extra = set(event) - names - {"status", *EVENT_EXTRAS} if status else set()
+        if status not in {"success", *_STATUS.values()} or extra:
             return cls.failure("?", Reason.ERROR, f"Unexpected trigger event: {event!r}")
         fields = {key: event[key] for key in names if key in event}
         fields.setdefault("processor_name", "?")
@@ -182,22 +187,40 @@ class Verdict:
 
 
 def transient(name: str, exc: BaseException) -> Verdict | None:
-    """A pending verdict if ``exc`` is a passing fault (a network error, a retryable code
-    or label, a command that ran out of its share of the deadline) that the next look may
-    not meet; None for any other error."""
-    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
-
-    if not (is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True):
+    """A pending verdict if ``exc`` is a passing fault that the next look may not meet (see
+    :func:`is_transient`); None for any other error."""
+    if not is_transient(exc):
         return None
     return Verdict.pending(name, f"Transient error, still waiting: {describe_error(exc)}")
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A network error, a retryable code or label, or a command that ran out of its share
+    of the deadline. Not a failure to select the server at all (wrong host, TLS refused):
+    that does not pass by itself, and fails at once."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
+
+    if isinstance(exc, ServerSelectionTimeoutError):
+        return False
+    return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
+
+
 def describe_error(exc: BaseException) -> str:
-    """The error's first line, or its class (and code, labels) when its text is empty."""
-    first_line = str(exc).split(", full error")[0].split(" (configured timeouts")[0].strip()
+    """The error's class and message (without pymongo's appended details), with its code,
+    code name and labels: never empty, even when the message is."""
+    text = str(exc).split(", full error")[0].split(" (configured timeouts")[0]
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
     kind = type(exc).__name__
+    server = getattr(exc, "details", None)
+    server = server if isinstance(server, Mapping) else {}
     code = getattr(exc, "code", None)
+    code = code if isinstance(code, int) else server.get("code")
     details = [f"code {code}"] if isinstance(code, int) else []
+    code_name = server.get("codeName")
+    if code_name:
+        details.append(str(code_name))
     labels = getattr(exc, "_error_labels", None)
     if labels:
         details.append("labels " + ", ".join(sorted(labels)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import signal
 import sys
 import threading
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 from asp_emulator.auth import UserSpec
 from asp_emulator.commands import REPLY_SHAPES
+from asp_emulator.limits import Limits
 from asp_emulator.workspace import Workspace
 
 
@@ -50,7 +53,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--connection", action="append", default=[], help="an in-memory connection to add"
     )
+    serve.add_argument(
+        "--x509-user",
+        action="append",
+        default=[],
+        metavar="SUBJECT",
+        help="an X.509 user with atlasAdmin, e.g. 'CN=etl,OU=pipelines,O=acme' (repeatable); "
+        "the ready line names a client certificate file for each",
+    )
+    serve.add_argument(
+        "--transition-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start and stop take effect this long after they are acknowledged (default 0)",
+    )
+    limits = serve.add_argument_group("limits (defaults in parentheses)")
+    for item in dataclasses.fields(Limits):
+        limits.add_argument(
+            "--" + item.name.replace("_", "-"),
+            type=int if item.type in (int, "int") else float,
+            default=item.default,
+            metavar="N" if item.type in (int, "int") else "SECONDS",
+            help=f"{item.metadata['help']} ({item.default:,})",
+        )
     return parser
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """The ``Limits`` the command line asks for."""
+    return Limits(**{item.name: getattr(args, item.name) for item in dataclasses.fields(Limits)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,27 +92,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.tls_cert_key_file is None) != (args.tls_ca_file is None):
         print("asp-emulator: give both --tls-cert-key-file and --tls-ca-file", file=sys.stderr)
         return 2
-    workspace = Workspace(
-        users,
-        host=args.host,
-        port=args.port,
-        reply_shape=args.reply_shape,
-        tls_cert_key_file=args.tls_cert_key_file,
-        tls_ca_file=args.tls_ca_file,
-        solar_rate=args.solar_rate,
-        connections=args.connection,
-    )
+    try:
+        workspace = Workspace(
+            users,
+            host=args.host,
+            port=args.port,
+            reply_shape=args.reply_shape,
+            tls_cert_key_file=args.tls_cert_key_file,
+            tls_ca_file=args.tls_ca_file,
+            solar_rate=args.solar_rate,
+            connections=args.connection,
+            x509_users=args.x509_user,
+            limits=limits_from(args),
+            transition_delay=args.transition_delay,
+        )
+    except ValueError as exc:
+        print(f"asp-emulator: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with workspace:
-        ready = {
+        ready: dict[str, object] = {
             "uri": workspace.uri,
             "host": workspace.host,
             "port": workspace.port,
             "ca_file": workspace.ca_file,
             "username": workspace.username,
         }
+        if args.x509_user:
+            try:
+                ready["client_certificates"] = {
+                    subject: workspace.client_certificate(subject) for subject in args.x509_user
+                }
+            except ValueError as exc:
+                print(f"asp-emulator: {exc}", file=sys.stderr)
+                return 2
         print(json.dumps(ready), flush=True)
         while not stop.wait(0.5):
             if not workspace.running:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from asp_emulator.auth import ATLAS_ADMIN, Authenticator, Conversation
+from asp_emulator.auth import (
+    ATLAS_ADMIN,
+    X509,
+    X509_DATABASE,
+    Authenticator,
+    Conversation,
+    User,
+)
 from asp_emulator.engine import Connections
 from asp_emulator.errors import (
     AUTHENTICATION_FAILED,
     COMMAND_NOT_FOUND,
     INVALID_NAMESPACE,
+    OVERFLOW,
     UNAUTHORIZED,
     CommandError,
 )
-from asp_emulator.processors import ProcessorRegistry, now, processor_name
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
+from asp_emulator.options import now, processor_name
+from asp_emulator.processors import ProcessorRegistry
+from asp_emulator.wire import nesting_exceeds
 
 ReplyShape = Literal["live", "spec"]
 REPLY_SHAPES = ("live", "spec")
@@ -46,9 +58,32 @@ class Session:
     """Per-connection state: who is authenticated, which SASL conversation is open."""
 
     connection_id: int
-    user: str | None = None
+    user: User | None = None
     conversation: Conversation | None = None
     client_metadata: dict[str, Any] = field(default_factory=dict)
+    peer_subject: str | None = None
+    """The verified client certificate's subject (RFC 2253), if the client presented one."""
+    auth_started: float | None = None
+    """When (``time.monotonic()``) the connection began authenticating."""
+
+    def begin_authentication(self) -> None:
+        """An authentication step arrived: the authentication deadline runs from the first."""
+        if self.auth_started is None:
+            self.auth_started = time.monotonic()
+
+    def authenticated(self, user: User) -> None:
+        """``user`` is now authenticated on this connection."""
+        self.user = user
+        self.conversation = None
+        self.auth_started = None
+
+    def auth_expired(self, timeout: float) -> bool:
+        """Whether authentication began more than ``timeout`` seconds ago and never succeeded."""
+        return (
+            self.user is None
+            and self.auth_started is not None
+            and time.monotonic() - self.auth_started > timeout
+        )
 
 
 def _filter(value: Any) -> dict[str, Any]:
@@ -81,12 +116,14 @@ class Dispatcher:
         *,
         workspace_name: str = "emulator",
         reply_shape: ReplyShape = "live",
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.authenticator = authenticator
         self.registry = registry
         self.connections = connections
         self.workspace_name = workspace_name
         self.reply_shape: ReplyShape = reply_shape
+        self.limits = limits
         self._handlers: dict[
             str, Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
         ] = {
@@ -99,6 +136,7 @@ class Dispatcher:
             "endSessions": self._ping,
             "saslStart": self._sasl_start,
             "saslContinue": self._sasl_continue,
+            "authenticate": self._authenticate,
             "logout": self._logout,
             "connectionStatus": self._connection_status,
             "createStreamProcessor": self._create,
@@ -123,6 +161,13 @@ class Dispatcher:
         try:
             if handler is None:
                 raise CommandError(COMMAND_NOT_FOUND, f"no such command: '{name}'")
+            depth = self.limits.max_nesting_depth
+            if nesting_exceeds(command, depth):
+                raise CommandError(
+                    OVERFLOW,
+                    f"{name}: documents are nested deeper than {depth} levels "
+                    "(Limits.max_nesting_depth)",
+                )
             if name in ASP_COMMANDS:
                 self._authorize(session, command, name)
             return await handler(session, command)
@@ -132,11 +177,11 @@ class Dispatcher:
     def _authorize(self, session: Session, command: Mapping[str, Any], name: str) -> None:
         if session.user is None:
             raise CommandError(UNAUTHORIZED, f"command {name} requires authentication")
-        if ATLAS_ADMIN not in self.authenticator.users[session.user].roles:
+        if ATLAS_ADMIN not in session.user.roles:
             raise CommandError(
                 UNAUTHORIZED,
                 f"not authorized on admin to execute command {name}: "
-                f"user {session.user} lacks the {ATLAS_ADMIN} role",
+                f"user {session.user.name} lacks the {ATLAS_ADMIN} role",
             )
         database = command.get("$db", "admin")
         if database != "admin":
@@ -170,22 +215,34 @@ class Dispatcher:
         if isinstance(mechs_for, str):
             reply["saslSupportedMechs"] = self.authenticator.supported_mechanisms(mechs_for)
         speculative = command.get("speculativeAuthenticate")
-        if isinstance(speculative, Mapping) and speculative.get("saslStart"):
-            # on failure the client falls back to an explicit saslStart and gets the error there
+        if isinstance(speculative, Mapping):
+            # on failure the client falls back to an explicit step and gets the error there
             with contextlib.suppress(CommandError):
-                reply["speculativeAuthenticate"] = self._begin_sasl(session, speculative)
+                if speculative.get("saslStart"):
+                    database = str(speculative.get("db", command.get("$db", "admin")))
+                    reply["speculativeAuthenticate"] = self._begin_sasl(
+                        session, speculative, database
+                    )
+                elif speculative.get("authenticate"):
+                    reply["speculativeAuthenticate"] = self._x509(
+                        session, speculative, X509_DATABASE
+                    )
         reply["ok"] = 1.0
         return reply
 
-    def _begin_sasl(self, session: Session, command: Mapping[str, Any]) -> dict[str, Any]:
-        conversation, reply = self.authenticator.start(command)
+    def _begin_sasl(
+        self, session: Session, command: Mapping[str, Any], database: str
+    ) -> dict[str, Any]:
+        session.begin_authentication()
+        conversation, reply = self.authenticator.start(command, database)
         session.conversation = conversation
         return reply
 
     async def _sasl_start(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self._begin_sasl(session, command)
+        return self._begin_sasl(session, command, str(command.get("$db", "admin")))
 
     async def _sasl_continue(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+        session.begin_authentication()
         conversation = session.conversation
         if conversation is None:
             raise CommandError(AUTHENTICATION_FAILED, "No SASL session state found")
@@ -194,9 +251,26 @@ class Dispatcher:
         except CommandError:
             session.conversation = None
             raise
-        if conversation.done:
-            session.user = conversation.user
+        if conversation.user is not None:
+            session.authenticated(conversation.user)
         return reply
+
+    def _x509(self, session: Session, command: Mapping[str, Any], database: str) -> dict[str, Any]:
+        session.begin_authentication()
+        mechanism = command.get("mechanism")
+        if mechanism != X509:
+            raise CommandError(2, f"authenticate: unsupported mechanism {mechanism!r}")
+        if database != X509_DATABASE:
+            raise CommandError(
+                AUTHENTICATION_FAILED, "X.509 authentication must use the $external database"
+            )
+        user = self.authenticator.x509(session.peer_subject, command.get("user"))
+        session.authenticated(user)
+        return {"dbname": X509_DATABASE, "user": user.name}
+
+    async def _authenticate(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+        reply = self._x509(session, command, str(command.get("$db", "admin")))
+        return {**reply, "ok": 1.0}
 
     async def _logout(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
         session.user = None
@@ -206,10 +280,8 @@ class Dispatcher:
         users = []
         roles = []
         if session.user is not None:
-            users.append({"user": session.user, "db": "admin"})
-            roles = [
-                {"role": r, "db": "admin"} for r in self.authenticator.users[session.user].roles
-            ]
+            users.append({"user": session.user.name, "db": session.user.database})
+            roles = [{"role": r, "db": "admin"} for r in session.user.roles]
         return {
             "authInfo": {"authenticatedUsers": users, "authenticatedUserRoles": roles},
             "ok": 1.0,
@@ -229,8 +301,12 @@ class Dispatcher:
         }
 
     # -- ASP ----------------------------------------------------------------------------
+    @staticmethod
+    def _owner(session: Session) -> str:
+        return session.user.name if session.user is not None else ""
+
     async def _create(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.create(command, owner=session.user or "")
+        self.registry.create(command, owner=self._owner(session))
         return {"ok": 1.0}
 
     async def _start(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
@@ -238,11 +314,11 @@ class Dispatcher:
         return {"ok": 1.0}
 
     async def _stop(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        await self.registry.stop(command)
+        self.registry.stop(command)
         return {"ok": 1.0}
 
     async def _drop(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        await self.registry.drop(command)
+        self.registry.drop(command)
         return {"ok": 1.0}
 
     async def _get(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +337,7 @@ class Dispatcher:
         )
 
     async def _modify(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.modify(command, owner=session.user or "")
+        self.registry.modify(command, owner=self._owner(session))
         return {"ok": 1.0}
 
     async def _list(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
@@ -278,7 +354,7 @@ class Dispatcher:
         }
 
     async def _process(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self.registry.process(command, owner=session.user or "")
+        return self.registry.process(command, owner=self._owner(session))
 
     async def _defaults(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
         defaults = self.registry.defaults

@@ -14,11 +14,13 @@ INTERNAL_ERROR = (1, "InternalError")
 FAILED_TO_PARSE = (9, "FailedToParse")
 UNAUTHORIZED = (13, "Unauthorized")
 TYPE_MISMATCH = (14, "TypeMismatch")
+OVERFLOW = (15, "Overflow")
 AUTHENTICATION_FAILED = (18, "AuthenticationFailed")
 CURSOR_NOT_FOUND = (43, "CursorNotFound")
 COMMAND_NOT_FOUND = (59, "CommandNotFound")
 INVALID_NAMESPACE = (73, "InvalidNamespace")
 COMMAND_FAILED = (125, "CommandFailed")
+EXCEEDED_MEMORY_LIMIT = (146, "ExceededMemoryLimit")
 PROCESSOR_DOES_NOT_EXIST = (415, "StreamProcessorDoesNotExist")
 PROCESSOR_ALREADY_EXISTS = (416, "StreamProcessorAlreadyExists")
 PROCESSOR_INVALID_OPTIONS = (420, "StreamProcessorInvalidOptions")
@@ -30,11 +32,13 @@ CODE_NAMES: dict[int, str] = {
         FAILED_TO_PARSE,
         UNAUTHORIZED,
         TYPE_MISMATCH,
+        OVERFLOW,
         AUTHENTICATION_FAILED,
         CURSOR_NOT_FOUND,
         COMMAND_NOT_FOUND,
         INVALID_NAMESPACE,
         COMMAND_FAILED,
+        EXCEEDED_MEMORY_LIMIT,
         PROCESSOR_DOES_NOT_EXIST,
         PROCESSOR_ALREADY_EXISTS,
         PROCESSOR_INVALID_OPTIONS,

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    """What to do to the next ``times`` commands named ``command`` (``"*"`` matches any)."""
+    """What to do to the next ``times`` commands named ``command`` (``"*"`` matches any).
+
+    By default the fault strikes before the command runs (it never takes effect). With
+    ``after_effect`` the command runs first and the fault strikes its reply: the effect is
+    there, the reply is late, lost or an error (a lost reply after the effect).
+    """
 
     command: str
     times: int = 1
@@ -18,6 +23,7 @@ class Fault:
     error_labels: Sequence[str] = ()
     close_connection: bool = False
     delay: float = 0.0
+    after_effect: bool = False
     hits: int = field(default=0, init=False)
 
     @property

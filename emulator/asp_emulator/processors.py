@@ -1,21 +1,21 @@
-"""Stream processors of a workspace: the state machine, options, sample cursors.
+"""Stream processors of a workspace: the state machine, transitions, sample buffers.
 
-Everything here runs on the emulator's event loop thread.
+Everything here runs on the emulator's event loop, and no method awaits: a command on a
+processor runs to its end before any other command, transition or processing step runs.
+Commands on one processor are therefore serialised and never see it half-changed (half
+dropped, half started). A processor's work in the scheduler (its *job*) is added and
+cancelled only inside those commands, so no work outlives the processor's registry entry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import secrets
-import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from bson import ObjectId
 from bson.int64 import Int64
@@ -23,11 +23,13 @@ from bson.timestamp import Timestamp
 
 from asp_emulator.engine import (
     Connections,
+    Pipeline,
     PipelineError,
     ProcessorEngine,
     ProcessorFailure,
     compile_pipeline,
 )
+from asp_emulator.engine.scheduler import Job, Scheduler
 from asp_emulator.errors import (
     COMMAND_FAILED,
     CURSOR_NOT_FOUND,
@@ -38,116 +40,40 @@ from asp_emulator.errors import (
     PROCESSOR_INVALID_OPTIONS,
     CommandError,
 )
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
+from asp_emulator.options import (
+    WorkspaceDefaults,
+    check_type,
+    now,
+    option,
+    positive_int,
+    processor_name,
+)
+from asp_emulator.samples import SampleBuffer, SampleBuffers
 
 log = logging.getLogger(__name__)
 
 CREATED, STARTED, STOPPED, FAILED = "CREATED", "STARTED", "STOPPED", "FAILED"
-TIERS = ("SP2", "SP5", "SP10", "SP30", "SP50")
 _STATUS = {CREATED: "created", STARTED: "running", STOPPED: "stopped", FAILED: "error"}
 
-CURSOR_BUFFER = 10_000  # documents a sample cursor holds for its reader; older ones are dropped
-CURSOR_IDLE_SECONDS = 600.0  # a sample cursor nobody reads for this long is forgotten
-DEFAULT_BATCH = 1_000  # documents per getMore reply when the client gives no batchSize
-
-
-def now() -> datetime:
-    """The current time, UTC, at millisecond precision (what BSON keeps)."""
-    moment = datetime.now(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def processor_name(command: Mapping[str, Any], key: str) -> str:
-    """The processor name that is the value of the command ``key``."""
-    name = command.get(key)
-    if not isinstance(name, str) or not name.strip():
-        raise CommandError(FAILED_TO_PARSE, f"{key}: the processor name must be a non-empty string")
-    return name
-
-
-def _option(command: Mapping[str, Any], key: str) -> Any:
-    """An option given at the top level or under ``options`` (clients disagree on placement)."""
-    options = command.get("options")
-    if isinstance(options, Mapping) and key in options:
-        return options[key]
-    return command.get(key)
-
-
-def _check_type(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
-    if value is not None and (
-        not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
-    ):
-        raise CommandError(PROCESSOR_INVALID_OPTIONS, f"option {key} must be {what}")
-    return value
-
-
-def _positive_int(key: str, value: Any, *, allow_zero: bool = False) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        bound = "a non-negative integer" if allow_zero else "a positive integer"
-        raise CommandError(PROCESSOR_INVALID_OPTIONS, f"option {key} must be {bound}")
-    return int(value)
+TransitionKind = Literal["start", "stop"]
 
 
 @dataclass
-class WorkspaceDefaults:
-    """The workspace's tier settings (``listWorkspaceDefaults``)."""
+class Transition:
+    """A start or stop that was acknowledged and takes effect when ``handle`` fires."""
 
-    default_tier: str = "SP10"
-    max_tier: str = "SP50"
+    kind: TransitionKind
+    handle: asyncio.TimerHandle | None = field(default=None, repr=False)
 
-    def check_tier(self, value: Any) -> str | None:
-        """Validate a tier option: one of SP2..SP50 and not above the workspace maximum."""
-        if value is None:
-            return None
-        if value not in TIERS:
-            raise CommandError(
-                PROCESSOR_INVALID_OPTIONS,
-                f"invalid tier {value!r}: expected one of {', '.join(TIERS)}",
-            )
-        if TIERS.index(value) > TIERS.index(self.max_tier):
-            raise CommandError(
-                PROCESSOR_INVALID_OPTIONS,
-                f"tier {value} exceeds the workspace's maximum tier {self.max_tier}",
-            )
-        return str(value)
-
-
-@dataclass
-class SampleCursor:
-    """A tap on a processor's output, read with ``getMoreSampleStreamProcessor``."""
-
-    id: int
-    processor: str
-    limit: int | None
-    buffer: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CURSOR_BUFFER))
-    delivered: int = 0
-    ended: bool = False
-    last_read: float = field(default_factory=time.monotonic)
-
-    def push(self, doc: dict[str, Any]) -> None:
-        """A document came out of the processor."""
-        if not self.ended and (
-            self.limit is None or self.delivered + len(self.buffer) < self.limit
-        ):
-            self.buffer.append(doc)
-
-    def take(self, batch_size: int | None) -> tuple[list[dict[str, Any]], bool]:
-        """The next batch, and whether the cursor is exhausted after it."""
-        self.last_read = time.monotonic()
-        size = batch_size or DEFAULT_BATCH
-        if self.limit is not None:
-            size = min(size, self.limit - self.delivered)
-        batch = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
-        self.delivered += len(batch)
-        limit_reached = self.limit is not None and self.delivered >= self.limit
-        return batch, limit_reached or (self.ended and not self.buffer)
+    def cancel(self) -> None:
+        """It will not take effect."""
+        if self.handle is not None:
+            self.handle.cancel()
 
 
 class Processor:
-    """One stream processor: its definition, state and running engine."""
+    """One stream processor: its definition, state, engine and, while it runs, its job."""
 
     def __init__(
         self,
@@ -163,11 +89,15 @@ class Processor:
         self.name = name
         self.stages = stages
         self.engine = engine
+        engine.on_sample = self.on_sample
         self.options = options
         self.ephemeral = ephemeral
         self.state = CREATED
-        self.task: asyncio.Task[None] | None = None
-        self.cursors: dict[int, SampleCursor] = {}
+        self.job: Job | None = None
+        self.unwatch: Callable[[], None] | None = None
+        self.pending: Transition | None = None
+        self.expiry: asyncio.TimerHandle | None = None
+        self.buffers: dict[int, SampleBuffer] = {}
         self.pipeline_version = 1
         self.created_at = self.last_modified_at = self.last_state_change = now()
         self.modified_by = owner
@@ -182,15 +112,22 @@ class Processor:
         self.state = state
         self.last_state_change = now()
 
-    def on_sample(self, doc: dict[str, Any]) -> None:
-        """Fan an output document out to the open sample cursors."""
-        for cursor in self.cursors.values():
-            cursor.push(doc)
+    @property
+    def status(self) -> str:
+        """The stats ``status``: ``starting``/``stopping`` while a transition is pending."""
+        if self.pending is not None:
+            return "starting" if self.pending.kind == "start" else "stopping"
+        return _STATUS.get(self.state, self.state.lower())
 
-    def end_cursors(self) -> None:
-        """Stopped, failed or dropped: cursors deliver what they hold, then report exhaustion."""
-        for cursor in self.cursors.values():
-            cursor.ended = True
+    def replace_engine(self, engine: ProcessorEngine) -> None:
+        """Use ``engine`` from now on (``modify``)."""
+        self.engine = engine
+        engine.on_sample = self.on_sample
+
+    def on_sample(self, doc: dict[str, Any]) -> None:
+        """Fan an output document out to the open sample buffers."""
+        for buffer in self.buffers.values():
+            buffer.push(doc)
 
     def info(self, tier_default: str) -> dict[str, Any]:
         """The ``getStreamProcessor`` document (plus an internal field drivers must hide)."""
@@ -240,7 +177,11 @@ class Processor:
 
 
 class ProcessorRegistry:
-    """The processors of one workspace and the commands that change them."""
+    """The processors of one workspace and the commands that change them.
+
+    ``transition_delay`` (seconds, settable at any time) makes start and stop take effect
+    that long after they are acknowledged; 0 makes them take effect before the reply.
+    """
 
     def __init__(
         self,
@@ -248,12 +189,17 @@ class ProcessorRegistry:
         defaults: WorkspaceDefaults,
         *,
         process_ttl: float = 600.0,
+        limits: Limits = DEFAULT_LIMITS,
+        transition_delay: float = 0.0,
     ) -> None:
         self.connections = connections
         self.defaults = defaults
         self.process_ttl = process_ttl
+        self.limits = limits
+        self.transition_delay = transition_delay
         self.processors: dict[str, Processor] = {}
-        self.cursors: dict[int, SampleCursor] = {}
+        self.samples = SampleBuffers()
+        self.scheduler = Scheduler(limits.slice_seconds)
         self._ephemeral_ids = itertools.count(1)
 
     # -- lookup -------------------------------------------------------------------------
@@ -268,10 +214,25 @@ class ProcessorRegistry:
         """Persistent processors, in creation order (ephemeral ``process`` ones are not listed)."""
         return [p for p in self.processors.values() if not p.ephemeral]
 
+    def inconsistencies(self) -> list[str]:
+        """What breaks the registry's rules (empty when all is well; for tests)."""
+        problems = []
+        jobs = self.scheduler.jobs
+        owned = {p.job for p in self.processors.values() if p.job is not None}
+        for job in jobs - owned:
+            problems.append(f"work of {job.name} runs without a registered processor")
+        for processor in self.processors.values():
+            running = processor.job is not None
+            if running != (processor.state == STARTED):
+                problems.append(f"{processor.name} is {processor.state} but running={running}")
+            if processor.job is not None and processor.job not in jobs:
+                problems.append(f"{processor.name} holds a cancelled job")
+        return problems
+
     # -- definitions --------------------------------------------------------------------
-    def _compile(self, stages: Any) -> Any:
+    def _compile(self, stages: Any) -> Pipeline:
         try:
-            return compile_pipeline(stages, self.connections)
+            return compile_pipeline(stages, self.connections, self.limits)
         except PipelineError as exc:
             raise CommandError((exc.code, exc.code_name), str(exc)) from exc
 
@@ -291,6 +252,11 @@ class ProcessorRegistry:
             )
         return dict(dlq)
 
+    def _engine(
+        self, name: str, pipeline: Pipeline, dlq: Mapping[str, Any] | None
+    ) -> ProcessorEngine:
+        return ProcessorEngine(name, pipeline, self.connections, dlq=dlq, limits=self.limits)
+
     def create(self, command: Mapping[str, Any], owner: str) -> None:
         """``createStreamProcessor``."""
         name = processor_name(command, "createStreamProcessor")
@@ -307,58 +273,129 @@ class ProcessorRegistry:
         tier = self.defaults.check_tier(options_doc.get("tier"))
         if tier:
             options["tier"] = tier
-        meta = _check_type(
+        meta = check_type(
             "streamMetaFieldName", options_doc.get("streamMetaFieldName"), str, "a string"
         )
         if meta:
             options["streamMetaFieldName"] = meta
-        failover = _check_type("failover", options_doc.get("failover"), bool, "a boolean")
+        failover = check_type("failover", options_doc.get("failover"), bool, "a boolean")
         if failover is not None:
             options["failover"] = failover
         if name in self.processors:
             raise CommandError(PROCESSOR_ALREADY_EXISTS, f"stream processor already exists: {name}")
-        processor = Processor(
+        self.processors[name] = Processor(
             name,
             list(command["pipeline"]),
             self._engine(name, pipeline, dlq),
             options=options,
             owner=owner,
         )
-        self.processors[name] = processor
 
-    def _engine(self, name: str, pipeline: Any, dlq: Mapping[str, Any] | None) -> ProcessorEngine:
-        def on_sample(doc: dict[str, Any]) -> None:
-            processor = self.processors.get(name)
-            if processor is not None:
-                processor.on_sample(doc)
+    # -- running and not running ----------------------------------------------------------
+    def _activate(self, processor: Processor) -> None:
+        """STARTED: its engine's work joins the scheduler."""
+        processor.error = ("", 0, False)
+        processor.has_started = True
+        processor.set_state(STARTED)
+        engine = processor.engine
+        engine.start()
 
-        return ProcessorEngine(name, pipeline, self.connections, dlq=dlq, on_sample=on_sample)
+        def failed(exc: BaseException) -> None:
+            self._engine_failed(processor, job, exc)
 
-    # -- lifecycle ----------------------------------------------------------------------
+        job = self.scheduler.add(processor.name, engine.step, failed)
+        processor.job = job
+        processor.unwatch = engine.watch_sources(job.wake_threadsafe)
+
+    def _deactivate(self, processor: Processor) -> None:
+        """Not running any more: its work leaves the scheduler, its sample buffers end."""
+        if processor.job is not None:
+            processor.job.cancel()
+            processor.job = None
+        if processor.unwatch is not None:
+            processor.unwatch()
+            processor.unwatch = None
+        for buffer in processor.buffers.values():
+            buffer.ended = True  # still delivers what it holds, then cursorId 0
+        processor.buffers.clear()
+
+    def _engine_failed(self, processor: Processor, job: Job, exc: BaseException) -> None:
+        if processor.job is not job:
+            return  # stopped or dropped meanwhile
+        if isinstance(exc, ProcessorFailure):
+            self.mark_failed(processor, str(exc), exc.code, exc.retryable)
+            return
+        log.error("processor %s crashed", processor.name, exc_info=exc)
+        self.mark_failed(processor, f"internal error: {exc}", INTERNAL_ERROR[0], False)
+
+    def mark_failed(self, processor: Processor, message: str, code: int, retryable: bool) -> None:
+        """The processor failed at runtime."""
+        self._cancel_transition(processor)
+        self._deactivate(processor)
+        processor.error = (message, code, retryable)
+        processor.set_state(FAILED)
+
+    # -- transitions ----------------------------------------------------------------------
+    def _begin_transition(self, processor: Processor, kind: TransitionKind) -> None:
+        transition = Transition(kind)
+        transition.handle = asyncio.get_running_loop().call_later(
+            self.transition_delay, self._finish_transition, processor, transition
+        )
+        processor.pending = transition
+
+    def _finish_transition(self, processor: Processor, transition: Transition) -> None:
+        if processor.pending is not transition or self.processors.get(processor.name) is not (
+            processor
+        ):
+            return
+        processor.pending = None
+        try:
+            if transition.kind == "start":
+                self._activate(processor)
+            else:
+                self._deactivate(processor)
+                processor.set_state(STOPPED)
+        except Exception:
+            log.exception("the %s of processor %s failed", transition.kind, processor.name)
+
+    def _cancel_transition(self, processor: Processor) -> None:
+        if processor.pending is not None:
+            processor.pending.cancel()
+            processor.pending = None
+
+    # -- lifecycle commands ---------------------------------------------------------------
     def start(self, command: Mapping[str, Any]) -> None:
-        """``startStreamProcessor``: CREATED, STOPPED or FAILED to STARTED."""
+        """``startStreamProcessor``: CREATED, STOPPED or FAILED to STARTED.
+
+        During a pending start it changes nothing; during a pending stop it cancels the
+        stop (the processor keeps running).
+        """
         name = processor_name(command, "startStreamProcessor")
         processor = self.get(name)
-        workers = _positive_int("workers", _option(command, "workers"))
-        tier = self.defaults.check_tier(_option(command, "tier"))
-        clear = _check_type(
-            "clearCheckpoints", _option(command, "clearCheckpoints"), bool, "a boolean"
+        workers = positive_int("workers", option(command, "workers"))
+        tier = self.defaults.check_tier(option(command, "tier"))
+        clear = check_type(
+            "clearCheckpoints", option(command, "clearCheckpoints"), bool, "a boolean"
         )
-        auto = _check_type(
-            "enableAutoScaling", _option(command, "enableAutoScaling"), bool, "a boolean"
+        auto = check_type(
+            "enableAutoScaling", option(command, "enableAutoScaling"), bool, "a boolean"
         )
-        at_time = _check_type(
+        at_time = check_type(
             "startAtOperationTime",
-            _option(command, "startAtOperationTime"),
+            option(command, "startAtOperationTime"),
             Timestamp,
             "a Timestamp",
         )
-        after = _check_type("startAfter", _option(command, "startAfter"), Mapping, "a document")
+        after = check_type("startAfter", option(command, "startAfter"), Mapping, "a document")
         if at_time is not None and after is not None:
             raise CommandError(
                 PROCESSOR_INVALID_OPTIONS,
                 "startAfter and startAtOperationTime are mutually exclusive",
             )
+        if processor.pending is not None:
+            if processor.pending.kind == "stop":
+                self._cancel_transition(processor)
+            return
         if processor.state == STARTED:
             raise CommandError(
                 PROCESSOR_ALREADY_EXISTS, f"stream processor {name} is already running"
@@ -369,64 +406,51 @@ class ProcessorRegistry:
             processor.tier = tier
         processor.workers = workers
         processor.enable_auto_scaling = bool(auto)
-        self._run(processor)
+        if self.transition_delay > 0:
+            self._begin_transition(processor, "start")
+        else:
+            self._activate(processor)
 
-    def _run(self, processor: Processor) -> None:
-        processor.error = ("", 0, False)
-        processor.has_started = True
-        processor.set_state(STARTED)
-        processor.task = asyncio.get_running_loop().create_task(
-            self._supervise(processor), name=f"processor:{processor.name}"
-        )
+    def stop(self, command: Mapping[str, Any]) -> None:
+        """``stopStreamProcessor``: STARTED to STOPPED.
 
-    async def _supervise(self, processor: Processor) -> None:
-        try:
-            await processor.engine.run()
-        except asyncio.CancelledError:
-            raise
-        except ProcessorFailure as failure:
-            self.mark_failed(processor, str(failure), failure.code, failure.retryable)
-        except Exception as exc:  # a bug in a stage must fail the processor, not the server
-            log.exception("processor %s crashed", processor.name)
-            self.mark_failed(processor, f"internal error: {exc}", INTERNAL_ERROR[0], False)
-
-    def mark_failed(self, processor: Processor, message: str, code: int, retryable: bool) -> None:
-        """The processor failed at runtime."""
-        processor.error = (message, code, retryable)
-        processor.set_state(FAILED)
-        processor.task = None
-        processor.end_cursors()
-
-    async def _halt(self, processor: Processor) -> None:
-        task, processor.task = processor.task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        processor.end_cursors()
-
-    async def stop(self, command: Mapping[str, Any]) -> None:
-        """``stopStreamProcessor``: STARTED to STOPPED."""
+        During a pending start it cancels the start: the processor, which never ran, is
+        STOPPED at once. During a pending stop it changes nothing.
+        """
         name = processor_name(command, "stopStreamProcessor")
         processor = self.get(name)
+        if processor.pending is not None:
+            if processor.pending.kind == "start":
+                self._cancel_transition(processor)
+                processor.error = ("", 0, False)
+                processor.set_state(STOPPED)
+            return
         if processor.state != STARTED:
             raise CommandError(
                 COMMAND_FAILED,
                 f"stream processor {name} must be STARTED to be stopped, it is {processor.state}",
             )
-        await self._halt(processor)
-        processor.set_state(STOPPED)
+        if self.transition_delay > 0:
+            self._begin_transition(processor, "stop")
+        else:
+            self._deactivate(processor)
+            processor.set_state(STOPPED)
 
-    async def drop(self, command: Mapping[str, Any]) -> None:
-        """``dropStreamProcessor``: from any state, stopping it first."""
-        name = processor_name(command, "dropStreamProcessor")
-        processor = self.get(name)
-        await self._halt(processor)
-        del self.processors[name]
-        for cursor_id in list(processor.cursors):
-            self.cursors.pop(cursor_id, None)
+    def drop(self, command: Mapping[str, Any]) -> None:
+        """``dropStreamProcessor``: from any state, at once, cancelling a pending transition
+        and stopping it first. Its open sample buffers still deliver what they hold."""
+        self._remove(self.get(processor_name(command, "dropStreamProcessor")))
 
-    async def fail(
+    def _remove(self, processor: Processor) -> None:
+        self._cancel_transition(processor)
+        self._deactivate(processor)
+        if processor.expiry is not None:
+            processor.expiry.cancel()
+            processor.expiry = None
+        if self.processors.get(processor.name) is processor:
+            del self.processors[processor.name]
+
+    def fail(
         self, name: str, message: str, code: int, retryable: bool, after_documents: int | None
     ) -> None:
         """Test hook: make a running processor fail now or after N more input documents."""
@@ -434,10 +458,11 @@ class ProcessorRegistry:
         if processor.state != STARTED:
             raise ValueError(f"processor {name} is {processor.state}, not STARTED")
         if after_documents is None:
-            await self._halt(processor)
             self.mark_failed(processor, message, code, retryable)
         else:
             processor.engine.fail_after(after_documents, message, code, retryable)
+            if processor.job is not None:
+                processor.job.wake()
 
     def modify(self, command: Mapping[str, Any], owner: str) -> None:
         """``modifyStreamProcessor``: change a processor that is not running."""
@@ -447,17 +472,19 @@ class ProcessorRegistry:
             raise CommandError(
                 COMMAND_FAILED, f"stream processor {name} must be stopped before it is modified"
             )
-        new_name = _check_type("name", _option(command, "name"), str, "a string")
-        resume_given = _check_type(
-            "resumeFromCheckpoint", _option(command, "resumeFromCheckpoint"), bool, "a boolean"
+        if processor.pending is not None:
+            raise CommandError(
+                COMMAND_FAILED, f"stream processor {name} is starting and cannot be modified"
+            )
+        new_name = check_type("name", option(command, "name"), str, "a string")
+        resume_given = check_type(
+            "resumeFromCheckpoint", option(command, "resumeFromCheckpoint"), bool, "a boolean"
         )
         resume = True if resume_given is None else resume_given
-        tier = self.defaults.check_tier(_option(command, "tier"))
-        dlq_given = _option(command, "dlq") is not None
-        dlq = (
-            self._check_dlq(_option(command, "dlq")) if dlq_given else processor.options.get("dlq")
-        )
-        stages = _option(command, "pipeline")
+        tier = self.defaults.check_tier(option(command, "tier"))
+        dlq_given = option(command, "dlq") is not None
+        dlq = self._check_dlq(option(command, "dlq")) if dlq_given else processor.options.get("dlq")
+        stages = option(command, "pipeline")
         if stages is None and resume_given is None and not (new_name or tier or dlq_given):
             raise CommandError(FAILED_TO_PARSE, "modifyStreamProcessor: nothing to modify")
         if (
@@ -480,7 +507,7 @@ class ProcessorRegistry:
         engine = self._engine(final_name, pipeline, dlq)
         if resume:
             engine.adopt_checkpoint(processor.engine)
-        processor.engine = engine
+        processor.replace_engine(engine)
         processor.stages = new_stages
         if dlq_given:
             if dlq:
@@ -503,12 +530,12 @@ class ProcessorRegistry:
         """``getStreamProcessorStats``, in any state (the state is part of the reply)."""
         name = processor_name(command, "getStreamProcessorStats")
         processor = self.get(name)
-        scale = _positive_int("scale", _option(command, "scale")) or 1
-        verbose = _check_type("verbose", _option(command, "verbose"), bool, "a boolean")
+        scale = positive_int("scale", option(command, "scale")) or 1
+        verbose = check_type("verbose", option(command, "verbose"), bool, "a boolean")
         stats = processor.engine.stats(scale=scale, verbose=bool(verbose))
         stats["name"] = name
         stats["processorId"] = processor.id
-        stats["status"] = _STATUS.get(processor.state, processor.state.lower())
+        stats["status"] = processor.status
         return {
             "ok": 1.0,
             "ns": f"{namespace}.{name}",
@@ -519,40 +546,34 @@ class ProcessorRegistry:
         }
 
     # -- samples ------------------------------------------------------------------------
-    def _new_cursor(self, processor: Processor, limit: int | None) -> SampleCursor:
-        self._expire_cursors()
-        cursor_id = secrets.randbits(52) or 1  # exact as a double, for JavaScript clients
-        cursor = SampleCursor(cursor_id, processor.name, limit or None)
-        for doc in processor.engine.recent_outputs():
-            cursor.push(doc)
-        processor.cursors[cursor_id] = cursor
-        self.cursors[cursor_id] = cursor
-        return cursor
-
-    def _expire_cursors(self) -> None:
-        deadline = time.monotonic() - CURSOR_IDLE_SECONDS
-        for cursor_id, cursor in list(self.cursors.items()):
-            if cursor.last_read < deadline:
-                del self.cursors[cursor_id]
-                owner = self.processors.get(cursor.processor)
-                if owner is not None:
-                    owner.cursors.pop(cursor_id, None)
+    def _open_buffer(self, processor: Processor, limit: int | None) -> SampleBuffer:
+        for stale in self.samples.expire():
+            owner = self.processors.get(stale.processor)
+            if owner is not None:
+                owner.buffers.pop(stale.id, None)
+        buffer = self.samples.open(processor.name, limit, processor.engine.recent_outputs())
+        processor.buffers[buffer.id] = buffer
+        return buffer
 
     def start_sample(self, command: Mapping[str, Any]) -> dict[str, Any]:
-        """``startSampleStreamProcessor``: open a cursor on a running processor."""
+        """``startSampleStreamProcessor``: open a sample buffer on a running processor."""
         name = processor_name(command, "startSampleStreamProcessor")
         processor = self.get(name)
-        limit = _positive_int("limit", _option(command, "limit"), allow_zero=True)
+        limit = positive_int("limit", option(command, "limit"), allow_zero=True)
         if processor.state != STARTED:
             raise CommandError(
                 COMMAND_FAILED,
                 f"stream processor {name} must be STARTED to be sampled, it is {processor.state}",
             )
-        cursor = self._new_cursor(processor, limit)
-        return {"ok": 1.0, "cursorId": Int64(cursor.id)}
+        buffer = self._open_buffer(processor, limit)
+        return {"ok": 1.0, "cursorId": Int64(buffer.id)}
 
     def get_more(self, command: Mapping[str, Any], batch_key: str) -> dict[str, Any]:
-        """``getMoreSampleStreamProcessor``: the next batch of a sample cursor."""
+        """``getMoreSampleStreamProcessor``: the next batch of a sample buffer.
+
+        A buffer whose processor stopped, failed or was dropped delivers what it holds,
+        then ``cursorId: 0``.
+        """
         name = processor_name(command, "getMoreSampleStreamProcessor")
         raw_id = command.get("cursorId", command.get("cursorID"))
         if isinstance(raw_id, float) and raw_id.is_integer():
@@ -561,36 +582,36 @@ class ProcessorRegistry:
             raise CommandError(
                 FAILED_TO_PARSE, "getMoreSampleStreamProcessor requires a positive cursorId"
             )
-        batch_size = _positive_int("batchSize", command.get("batchSize"), allow_zero=True)
-        cursor = self.cursors.get(int(raw_id))
-        if cursor is None or cursor.processor != name:
+        batch_size = positive_int("batchSize", command.get("batchSize"), allow_zero=True)
+        buffer = self.samples.get(int(raw_id))
+        if buffer is None or buffer.processor != name:
             if name not in self.processors:
                 raise CommandError(
                     PROCESSOR_DOES_NOT_EXIST, f"stream processor does not exist: {name}"
                 )
             raise CommandError(CURSOR_NOT_FOUND, f"sample cursor {raw_id} not found for {name}")
-        batch, exhausted = cursor.take(batch_size)
+        batch, exhausted = buffer.take(batch_size)
         if exhausted:
-            self.cursors.pop(cursor.id, None)
+            self.samples.close(buffer)
             owner = self.processors.get(name)
             if owner is not None:
-                owner.cursors.pop(cursor.id, None)
+                owner.buffers.pop(buffer.id, None)
                 if owner.ephemeral:
-                    asyncio.get_running_loop().create_task(self._drop_quietly(name))
-        return {"ok": 1.0, "cursorId": Int64(0 if exhausted else cursor.id), batch_key: batch}
-
-    async def _drop_quietly(self, name: str) -> None:
-        with contextlib.suppress(CommandError):
-            await self.drop({"dropStreamProcessor": name})
+                    self._remove(owner)
+        return {"ok": 1.0, "cursorId": Int64(0 if exhausted else buffer.id), batch_key: batch}
 
     def process(self, command: Mapping[str, Any], owner: str) -> dict[str, Any]:
-        """``processStreamProcessor``: an ephemeral processor, read through the sample protocol."""
+        """``processStreamProcessor``: an ephemeral processor, read through the sample protocol.
+
+        It starts at once (no transition delay) and is dropped when its buffer is read to
+        its end or after ``process_ttl`` seconds.
+        """
         stages = command.get("processStreamProcessor")
         pipeline = self._compile(stages)
         options = command.get("options") or {}
         if not isinstance(options, Mapping):
             raise CommandError(PROCESSOR_INVALID_OPTIONS, "options must be a document")
-        limit = _positive_int("limit", options.get("limit"), allow_zero=True)
+        limit = positive_int("limit", options.get("limit"), allow_zero=True)
         dlq = self._check_dlq(options.get("dlq"))
         name = f"__process_{next(self._ephemeral_ids)}_{secrets.token_hex(4)}"
         processor = Processor(
@@ -602,14 +623,23 @@ class ProcessorRegistry:
             ephemeral=True,
         )
         self.processors[name] = processor
-        self._run(processor)
-        cursor = self._new_cursor(processor, limit)
-        asyncio.get_running_loop().call_later(
-            self.process_ttl, lambda: asyncio.ensure_future(self._drop_quietly(name))
+        self._activate(processor)
+        buffer = self._open_buffer(processor, limit)
+        processor.expiry = asyncio.get_running_loop().call_later(
+            self.process_ttl, self._remove, processor
         )
-        return {"ok": 1.0, "name": name, "cursorId": Int64(cursor.id)}
+        return {"ok": 1.0, "name": name, "cursorId": Int64(buffer.id)}
+
+    # -- the workspace's life -------------------------------------------------------------
+    def open(self) -> None:
+        """Start processing (on the running loop)."""
+        self.scheduler.start()
 
     async def shutdown(self) -> None:
-        """Stop every running processor (server shutdown)."""
+        """Stop every processor and the scheduler (server shutdown)."""
         for processor in list(self.processors.values()):
-            await self._halt(processor)
+            self._cancel_transition(processor)
+            self._deactivate(processor)
+            if processor.expiry is not None:
+                processor.expiry.cancel()
+        await self.scheduler.close()

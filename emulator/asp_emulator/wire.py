@@ -38,6 +38,25 @@ class ProtocolError(Exception):
     """The bytes are not a message we can answer: the connection must be closed."""
 
 
+class NestingTooDeep(ProtocolError):
+    """A document nested too deep to decode: answered with an error, not a closed connection."""
+
+
+def nesting_exceeds(document: Any, limit: int) -> bool:
+    """Whether documents and arrays in ``document`` nest deeper than ``limit`` levels
+    (``document`` itself is level 1). Iterative: no recursion whatever the depth."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
 @dataclass(frozen=True)
 class Header:
     """A message header."""
@@ -100,6 +119,8 @@ def _decode_document(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
     try:
         doc = bson.decode(data[offset : offset + size], codec_options=_CODEC)
     except Exception as exc:  # bson raises several types for malformed input
+        if "recursion" in str(exc):
+            raise NestingTooDeep("the document is nested too deep to decode") from exc
         raise ProtocolError(f"malformed BSON: {exc}") from exc
     return doc, offset + size
 

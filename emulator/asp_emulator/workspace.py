@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import itertools
+import os
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -12,13 +17,22 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from asp_emulator import wire
-from asp_emulator.auth import Authenticator, UserSpec, parse_users
+from asp_emulator.auth import (
+    X509,
+    X509_DATABASE,
+    Authenticator,
+    UserSpec,
+    parse_users,
+    parse_x509_users,
+)
 from asp_emulator.commands import REPLY_SHAPES, Dispatcher, ReplyShape
 from asp_emulator.engine import Connections
 from asp_emulator.faults import Fault, Faults
-from asp_emulator.processors import ProcessorRegistry, WorkspaceDefaults
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
+from asp_emulator.options import WorkspaceDefaults
+from asp_emulator.processors import ProcessorRegistry
 from asp_emulator.server import Server
-from asp_emulator.tls import TlsFiles, make_certificates, server_context
+from asp_emulator.tls import CertificateAuthority, TlsFiles, normalize_subject, server_context
 
 T = TypeVar("T")
 
@@ -26,11 +40,27 @@ DEFAULT_USERS: Mapping[str, UserSpec] = {"admin": "admin-password"}
 _CALL_TIMEOUT = 30.0
 
 
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host or None, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
 class Workspace:
     """A local ASP workspace that real pymongo connects to over TLS.
 
     ``users`` maps each user name to a password (the user gets ``atlasAdmin``) or to
-    ``(password, [roles])``. The first user's credentials go into :attr:`uri`.
+    ``(password, [roles])``; they authenticate with SCRAM against ``admin``. The first user's
+    credentials go into :attr:`uri`. ``x509_users`` maps certificate subjects (RFC 2253,
+    ``"CN=etl,OU=pipelines,O=acme"``) to roles; :meth:`client_certificate` issues their
+    certificates. ``limits`` bounds what clients and documents may cost (:class:`Limits`);
+    ``transition_delay`` makes start and stop take effect that many seconds after they are
+    acknowledged.
 
     >>> with Workspace(users={"admin": "secret"}) as ws:            # doctest: +SKIP
     ...     MongoClient(ws.uri).admin.command({"listStreamProcessors": 1})
@@ -51,6 +81,9 @@ class Workspace:
         max_tier: str = "SP50",
         workspace_name: str = "emulator",
         process_ttl: float = 600.0,
+        x509_users: Mapping[str, Sequence[str]] | Iterable[str] = (),
+        limits: Limits | None = None,
+        transition_delay: float = 0.0,
     ) -> None:
         if reply_shape not in REPLY_SHAPES:
             raise ValueError(f"reply_shape must be one of {REPLY_SHAPES}, not {reply_shape!r}")
@@ -59,6 +92,9 @@ class Workspace:
         self._users = parse_users(users if users is not None else DEFAULT_USERS)
         if not self._users:
             raise ValueError("a workspace needs at least one user")
+        self._x509_users = parse_x509_users(x509_users)
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        _check_delay(transition_delay)
         self.host = host
         self._requested_port = port
         self.port = 0
@@ -66,6 +102,8 @@ class Workspace:
             TlsFiles(tls_cert_key_file, tls_ca_file) if tls_cert_key_file and tls_ca_file else None
         )
         self._tmpdir: str | None = None
+        self._authority: CertificateAuthority | None = None
+        self._certificates = itertools.count(1)
         self.tls: TlsFiles | None = None
         self.connections = Connections(solar_rate=solar_rate)
         for name in connections:
@@ -73,14 +111,19 @@ class Workspace:
         self.faults = Faults()
         self._defaults = WorkspaceDefaults(default_tier, max_tier)
         self._registry = ProcessorRegistry(
-            self.connections, self._defaults, process_ttl=process_ttl
+            self.connections,
+            self._defaults,
+            process_ttl=process_ttl,
+            limits=self.limits,
+            transition_delay=transition_delay,
         )
         self._dispatcher = Dispatcher(
-            Authenticator(self._users),
+            Authenticator(self._users, self._x509_users),
             self._registry,
             self.connections,
             workspace_name=workspace_name,
             reply_shape=reply_shape,
+            limits=self.limits,
         )
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,12 +134,21 @@ class Workspace:
         """Start serving in a background thread; returns once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("workspace already started")
+        if not is_loopback(self.host):
+            print(
+                f"asp-emulator: WARNING: binding {self.host!r}, which is not a loopback "
+                "address: the workspace is reachable from other machines. It is a test "
+                "double; its users, passwords and certificates are not secrets.",
+                file=sys.stderr,
+                flush=True,
+            )
+        self._tmpdir = tempfile.mkdtemp(prefix="asp-emulator-")
         if self._tls_given is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="asp-emulator-")
-            self.tls = make_certificates(self._tmpdir)
+            self._authority = CertificateAuthority(self._tmpdir)
+            self.tls = self._authority.write_server_files(("localhost", "127.0.0.1"))
         else:
             self.tls = self._tls_given
-        self._server = Server(self._dispatcher, self.faults, server_context(self.tls))
+        self._server = Server(self._dispatcher, self.faults, server_context(self.tls), self.limits)
         loop = asyncio.new_event_loop()
         self._loop = loop
         ready = threading.Event()
@@ -109,6 +161,7 @@ class Workspace:
                 self.port = loop.run_until_complete(
                     self._server.start(self.host, self._requested_port)
                 )
+                loop.call_soon(self._registry.open)
             except BaseException as exc:
                 failure.append(exc)
                 ready.set()
@@ -151,6 +204,7 @@ class Workspace:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+        self._authority = None
 
     def __enter__(self) -> Workspace:
         return self.start()
@@ -177,7 +231,9 @@ class Workspace:
     @property
     def password(self) -> str:
         """The first user's password."""
-        return self._users[self.username].password
+        password = self._users[self.username].password
+        assert password is not None
+        return password
 
     @property
     def ca_file(self) -> str:
@@ -195,6 +251,7 @@ class Workspace:
         """A ``mongodb://`` URI with TLS options and these credentials (default: first user)."""
         user = username if username is not None else self.username
         secret = password if password is not None else self._users[user].password
+        assert secret is not None
         query = urlencode({"tls": "true", "tlsCAFile": self.ca_file, "authSource": "admin"})
         credentials = f"{quote(user, safe='')}:{quote(secret, safe='')}"
         return f"mongodb://{credentials}@{self.host}:{self.port}/?{query}"
@@ -204,13 +261,60 @@ class Workspace:
         """A URI pymongo accepts as is: first user's credentials, TLS with :attr:`ca_file`."""
         return self.uri_for()
 
+    def client_certificate(self, subject: str) -> str:
+        """Issue a client certificate for ``subject`` and return its PEM file (certificate
+        and key), signed by the workspace's CA.
+
+        ``subject`` is RFC 2253 with exactly ``CN``, ``OU`` and ``O`` (what ``trustme``
+        issues), e.g. ``"CN=etl,OU=pipelines,O=acme"``; declare it in ``x509_users`` to let
+        it in. Only a workspace that made its own certificates can issue them.
+        """
+        if self._authority is None or self._tmpdir is None:
+            raise RuntimeError(
+                "client certificates are issued by a started workspace with its own CA "
+                "(not with tls_cert_key_file/tls_ca_file: sign them with your CA)"
+            )
+        path = os.path.join(self._tmpdir, f"client-{next(self._certificates)}.pem")
+        return self._authority.issue_client_certificate(normalize_subject(subject), path)
+
+    def x509_uri(self, certificate: str) -> str:
+        """A ``mongodb://`` URI that authenticates with the client certificate file
+        ``certificate`` (MONGODB-X509, ``$external``)."""
+        query = urlencode(
+            {
+                "tls": "true",
+                "tlsCAFile": self.ca_file,
+                "tlsCertificateKeyFile": certificate,
+                "authMechanism": X509,
+                "authSource": X509_DATABASE,
+            }
+        )
+        return f"mongodb://{self.host}:{self.port}/?{query}"
+
     def airflow_connection(
-        self, username: str | None = None, password: str | None = None
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        client_certificate: str | None = None,
     ) -> dict[str, Any]:
         """An Airflow connection (type ``asp``) to this workspace, as the JSON form's dict.
 
-        Use ``json.dumps(ws.airflow_connection())`` as ``AIRFLOW_CONN_ASP_DEFAULT``.
+        Use ``json.dumps(ws.airflow_connection())`` as ``AIRFLOW_CONN_ASP_DEFAULT``. With
+        ``client_certificate`` (a file from :meth:`client_certificate`) it authenticates
+        with MONGODB-X509 and has no login or password.
         """
+        if client_certificate is not None:
+            return {
+                "conn_type": "asp",
+                "host": self.host,
+                "port": self.port,
+                "extra": {
+                    "tls_ca_file": self.ca_file,
+                    "tls_certificate_key_file": client_certificate,
+                    "auth_mechanism": X509,
+                },
+            }
         user = username if username is not None else self.username
         return {
             "conn_type": "asp",
@@ -222,12 +326,18 @@ class Workspace:
         }
 
     def airflow_connection_uri(
-        self, username: str | None = None, password: str | None = None
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        client_certificate: str | None = None,
     ) -> str:
         """The same connection as an Airflow URI: ``asp://user:pass@host:port/?tls_ca_file=...``."""
-        conn = self.airflow_connection(username, password)
-        credentials = f"{quote(conn['login'], safe='')}:{quote(conn['password'], safe='')}"
+        conn = self.airflow_connection(username, password, client_certificate=client_certificate)
         query = urlencode(conn["extra"])
+        if client_certificate is not None:
+            return f"asp://{self.host}:{self.port}/?{query}"
+        credentials = f"{quote(conn['login'], safe='')}:{quote(conn['password'], safe='')}"
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
 
     # -- inspection and control from tests ----------------------------------------------
@@ -293,7 +403,7 @@ class Workspace:
         """Make a running processor FAIL with this errorMsg/errorCode, now or after N documents."""
 
         async def fail() -> None:
-            await self._registry.fail(name, message, code, retryable, after_documents)
+            self._registry.fail(name, message, code, retryable, after_documents)
 
         self._call(fail)
 
@@ -307,10 +417,21 @@ class Workspace:
         error_labels: Sequence[str] = (),
         close_connection: bool = False,
         delay: float = 0.0,
+        after_effect: bool = False,
     ) -> Fault:
-        """Fail, delay or drop the connection on the next ``times`` ``command``s (-1: always)."""
+        """Fail, delay or drop the connection on the next ``times`` ``command``s (-1: always);
+        before the command runs, or with ``after_effect`` once it ran (a lost reply)."""
         return self.faults.add(
-            Fault(command, times, code, message, tuple(error_labels), close_connection, delay)
+            Fault(
+                command,
+                times,
+                code,
+                message,
+                tuple(error_labels),
+                close_connection,
+                delay,
+                after_effect,
+            )
         )
 
     def clear_faults(self) -> None:
@@ -340,5 +461,48 @@ class Workspace:
 
     @property
     def connections_accepted(self) -> int:
-        """How many client connections the server has accepted."""
+        """How many client connections the server has accepted (TLS handshake done)."""
         return self._server.connections_accepted if self._server else 0
+
+    @property
+    def connections_open(self) -> int:
+        """How many client connections are open now (TLS handshakes included)."""
+        return self._server.connections_open if self._server else 0
+
+    @property
+    def connections_refused(self) -> int:
+        """How many connections were closed at once because ``max_connections`` were open."""
+        return self._server.connections_refused if self._server else 0
+
+    # -- transitions ----------------------------------------------------------------------
+    @property
+    def transition_delay(self) -> float:
+        """Seconds between acknowledging a start or stop and its taking effect."""
+        return self._registry.transition_delay
+
+    def set_transition_delay(self, seconds: float) -> None:
+        """Change :attr:`transition_delay` for the starts and stops that follow (pending
+        ones keep their time)."""
+        _check_delay(seconds)
+        if self._loop is None:
+            self._registry.transition_delay = seconds
+            return
+
+        async def change() -> None:
+            self._registry.transition_delay = seconds
+
+        self._call(change)
+
+    def self_check(self) -> list[str]:
+        """Broken internal rules, e.g. processing that outlived its processor (empty when
+        all is well; the emulator's own tests assert it)."""
+
+        async def check() -> list[str]:
+            return self._registry.inconsistencies()
+
+        return self._call(check)
+
+
+def _check_delay(seconds: float) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise ValueError(f"transition_delay must be a number of seconds >= 0, not {seconds!r}")

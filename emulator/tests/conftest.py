@@ -1,9 +1,15 @@
-"""Fixtures: emulated workspaces (both reply shapes) and pymongo clients that get closed."""
+"""Fixtures: emulated workspaces (both reply shapes) and pymongo clients that get closed.
+
+Internal errors are bugs: whatever the emulator (or asyncio, for its callbacks) logs at
+ERROR level fails the test that was running, unless the test took it with the
+``internal_errors`` fixture.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +23,60 @@ USERS: dict[str, UserSpec] = {
 }
 
 _names = itertools.count(1)
+
+
+class InternalErrors(logging.Handler):
+    """Collects ERROR records of the emulator's loggers and asyncio's."""
+
+    LOGGERS = ("asp_emulator", "asyncio")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def take(self) -> list[str]:
+        """The messages collected so far (with their exception), forgetting them."""
+        records, self.records = self.records, []
+        return [
+            record.getMessage() + (f": {record.exc_info[1]!r}" if record.exc_info else "")
+            for record in records
+        ]
+
+
+_INTERNAL_ERRORS = InternalErrors()
+for _logger in InternalErrors.LOGGERS:
+    logging.getLogger(_logger).addHandler(_INTERNAL_ERRORS)
+
+
+def _fail_on_internal_errors(when: str) -> None:
+    errors = _INTERNAL_ERRORS.take()
+    if errors:
+        pytest.fail(f"the emulator logged internal errors ({when}): {errors}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test fails when the emulator logged an internal error before it ended."""
+    result = yield
+    _fail_on_internal_errors("during the test")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """...or while its fixtures were torn down."""
+    result = yield
+    _fail_on_internal_errors("during teardown")
+    return result
+
+
+@pytest.fixture
+def internal_errors() -> InternalErrors:
+    """For tests that cause an internal error on purpose: ``take()`` what was logged."""
+    return _INTERNAL_ERRORS
 
 
 @pytest.fixture(scope="session")

@@ -71,3 +71,27 @@ def test_tls_handshake_garbage_does_not_hurt(workspace: Workspace, admin: Any) -
             data = b""
         assert not data.startswith(b"HTTP")
     assert admin.command("ping")["ok"] == 1.0
+
+
+def deep_document(depth: int) -> bytes:
+    """The BSON of ``{a: {a: ... {x: 1}}}`` ``depth`` levels deep, built without recursion."""
+    doc = bson.encode({"x": 1})
+    for _ in range(depth - 1):
+        body = b"\x03a\x00" + doc
+        doc = struct.pack("<i", 4 + len(body) + 1) + body + b"\x00"
+    return doc
+
+
+def test_a_document_too_deep_to_decode_is_answered_with_an_error(workspace: Workspace) -> None:
+    """Deeper than bson can decode: code 15 Overflow, and the connection stays usable."""
+    nested = deep_document(1_500)  # 12 KB: within the cap before authentication
+    elements = b"\x10ping\x00" + struct.pack("<i", 1) + b"\x03deep\x00" + nested
+    elements += b"\x02$db\x00" + struct.pack("<i", 6) + b"admin\x00"
+    body = struct.pack("<i", 4 + len(elements) + 1) + elements + b"\x00"
+    with tls_socket(workspace) as sock:
+        sock.sendall(msg_with_body(body))
+        _, _, payload = read_message(sock)
+        reply = bson.decode(payload[5:])
+        assert (reply["ok"], reply["code"], reply["codeName"]) == (0.0, 15, "Overflow")
+        sock.sendall(build_op_msg({"ping": 1, "$db": "admin"}, 2))
+        assert bson.decode(read_message(sock)[2][5:]) == {"ok": 1.0}

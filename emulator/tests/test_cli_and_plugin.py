@@ -90,3 +90,64 @@ def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_serve_with_x509_users_a_transition_delay_and_limits() -> None:
+    subject = "CN=etl,OU=pipelines,O=acme"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asp_emulator",
+            "serve",
+            "--x509-user",
+            subject,
+            "--transition-delay",
+            "30",
+            "--max-connections",
+            "50",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline())
+        certificate = ready["client_certificates"][subject]
+        uri = ready["uri"].split("@", 1)[1].split("&authSource")[0]
+        uri = (
+            f"mongodb://{uri}&tlsCertificateKeyFile={certificate}"
+            "&authMechanism=MONGODB-X509&authSource=%24external"
+        )
+        with MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=5000) as client:
+            client.admin.command({"createStreamProcessor": "p", "pipeline": []})
+            client.admin.command({"startStreamProcessor": "p"})
+            stats = client.admin.command({"getStreamProcessorStats": "p"})
+            assert (stats["state"], stats["stats"]["status"]) == ("CREATED", "starting")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_every_limit_has_a_flag() -> None:
+    import dataclasses
+
+    from asp_emulator import Limits
+    from asp_emulator.cli import build_parser, limits_from
+
+    args = build_parser().parse_args(["serve", "--max-connections", "7", "--auth-timeout", "1.5"])
+    limits = limits_from(args)
+    assert (limits.max_connections, limits.auth_timeout) == (7, 1.5)
+    assert dataclasses.replace(limits, max_connections=1_000, auth_timeout=30.0) == Limits()
+
+
+def test_bad_limits_and_subjects_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from asp_emulator.cli import main
+
+    assert main(["serve", "--max-connections", "0"]) == 2
+    assert "Limits.max_connections must be a positive integer" in capsys.readouterr().err
+    assert main(["serve", "--x509-user", "not a subject"]) == 2
+    assert "not an RFC 2253 subject" in capsys.readouterr().err

@@ -355,7 +355,12 @@ def test_stop_and_drop_end_sample_cursors(any_workspace: Workspace, db: Any, nam
     assert {"device_id", "obs", "timestamp"} <= set(last[batch_key][0])
     db.command({"startStreamProcessor": name})
     cursor = db.command({"startSampleStreamProcessor": name})["cursorId"]
+    held = any_workspace.stats(name)["outputMessageCount"]
+    wait_for(lambda: any_workspace.stats(name)["outputMessageCount"] > held + 3)
     db.command({"dropStreamProcessor": name})
+    last = db.command({"getMoreSampleStreamProcessor": name, "cursorId": cursor})
+    assert last["cursorId"] == 0
+    assert len(last[batch_key]) > 3  # a dropped processor's cursor delivers what it held
     fails(415, db.command, {"getMoreSampleStreamProcessor": name, "cursorId": cursor})
 
 

@@ -72,3 +72,29 @@ def test_always_and_clear(ws: Workspace, connect: Any) -> None:
 def test_a_fault_needs_an_effect(ws: Workspace) -> None:
     with pytest.raises(ValueError, match="needs a code"):
         ws.inject_fault("ping")
+
+
+def test_a_fault_after_the_effect_lets_the_command_run_then_strikes_its_reply(
+    workspace: Workspace, name: str
+) -> None:
+    """``after_effect``: the processor is created although the client saw its reply lost."""
+    from pymongo import MongoClient
+    from pymongo.errors import NotPrimaryError
+
+    create = {"createStreamProcessor": name, "pipeline": []}
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        workspace.uri, retryWrites=False, serverSelectionTimeoutMS=5000
+    )
+    with client:
+        workspace.inject_fault("createStreamProcessor", close_connection=True, after_effect=True)
+        with pytest.raises(AutoReconnect):
+            client.admin.command(create)
+        assert workspace.processors()[name] == "CREATED"  # the effect happened
+        workspace.inject_fault("dropStreamProcessor", code=91, after_effect=True)
+        with pytest.raises(NotPrimaryError, match="injected fault"):
+            client.admin.command({"dropStreamProcessor": name})
+        assert name not in workspace.processors()
+        workspace.inject_fault("createStreamProcessor", close_connection=True)  # before
+        with pytest.raises(AutoReconnect):
+            client.admin.command(create)
+        assert name not in workspace.processors()  # never ran

@@ -9,7 +9,7 @@ import bson
 import pytest
 from asp_emulator import Workspace
 from asp_emulator.commands import MAX_WIRE_VERSION
-from asp_emulator.wire import OP_QUERY, OP_REPLY
+from asp_emulator.wire import OP_QUERY, OP_REPLY, build_op_msg
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from rawwire import read_message, tls_socket
@@ -167,3 +167,89 @@ def test_hands_out_airflow_connections(workspace: Workspace) -> None:
     }
     uri = workspace.airflow_connection_uri("reader")
     assert uri.startswith(f"asp://reader:reader-password@127.0.0.1:{workspace.port}/?tls_ca_file=")
+
+
+def command(sock: Any, body: dict[str, Any], request_id: int = 1) -> dict[str, Any]:
+    sock.sendall(build_op_msg({**body, "$db": body.get("$db", "admin")}, request_id))
+    return bson.decode(read_message(sock)[2][5:])
+
+
+def server_first(workspace: Workspace, user: str, database: str = "admin") -> dict[str, str]:
+    """The SCRAM-SHA-256 server-first-message's attributes for ``user``."""
+    with tls_socket(workspace) as sock:
+        reply = command(
+            sock,
+            {
+                "saslStart": 1,
+                "mechanism": "SCRAM-SHA-256",
+                "payload": f"n,,n={user},r=fyko+d2lbbFgONRv9qkxdawL".encode(),
+                "$db": database,
+            },
+        )
+    assert reply["ok"] == 1.0, reply
+    return dict(item.split("=", 1) for item in bytes(reply["payload"]).decode().split(","))
+
+
+def test_no_user_enumeration_through_sasl_supported_mechs(workspace: Workspace) -> None:
+    with tls_socket(workspace) as sock:
+        known = command(sock, {"hello": 1, "saslSupportedMechs": "admin.admin"})
+        unknown = command(sock, {"hello": 1, "saslSupportedMechs": "admin.nobody"}, 2)
+    assert known["saslSupportedMechs"] == unknown["saslSupportedMechs"]
+
+
+def test_no_user_enumeration_through_scram_salts(workspace: Workspace) -> None:
+    import base64
+
+    real = server_first(workspace, "admin")
+    ghost, ghost_again = server_first(workspace, "nobody"), server_first(workspace, "nobody")
+    assert ghost["s"] == ghost_again["s"]  # as stable as a real user's salt
+    assert server_first(workspace, "admin")["s"] == real["s"]
+    assert len(base64.b64decode(ghost["s"])) == len(base64.b64decode(real["s"]))
+    assert ghost["i"] == real["i"]
+
+
+def test_the_same_error_for_an_unknown_user_and_a_wrong_password(
+    workspace: Workspace, connect: Any
+) -> None:
+    errors = []
+    for user, password in (("admin", "wrong-password"), ("nobody", "admin-password")):
+        with pytest.raises(OperationFailure) as info:
+            connect(workspace, workspace.uri_for(user, password)).admin.command("ping")
+        errors.append((info.value.code, str(info.value.details.get("errmsg"))))  # type: ignore[union-attr]
+    assert errors[0] == errors[1] == (18, "Authentication failed.")
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+def test_scram_users_authenticate_against_admin_only(
+    workspace: Workspace, connect: Any, mechanism: str
+) -> None:
+    """Atlas database users live in admin: any other authSource fails (it used to work)."""
+    uri = workspace.uri.replace("authSource=admin", "authSource=records")
+    with pytest.raises(OperationFailure) as info:
+        connect(workspace, uri, authMechanism=mechanism).admin.command("ping")
+    assert info.value.code == 18
+
+
+def test_binding_a_non_loopback_address_warns_on_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    """192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails after the
+    warning, so nothing listens beyond 127.0.0.1 during the test."""
+    with pytest.raises(OSError, match="assign requested address"):
+        Workspace(host="192.0.2.1").start()
+    assert "WARNING: binding '192.0.2.1', which is not a loopback address" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("", False),
+        ("192.0.2.1", False),
+    ],
+)
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    from asp_emulator.workspace import is_loopback
+
+    assert is_loopback(host) is loopback

@@ -170,3 +170,18 @@ def test_restart_resumes_from_checkpoint_and_clear_checkpoints_rereads(
     assert len(workspace.emitted("__testLog", topic=name)) == 2
     admin.command({"startStreamProcessor": name, "options": {"clearCheckpoints": True}})
     wait_for(lambda: len(workspace.emitted("__testLog", topic=name)) == 4)
+
+
+def test_a_failed_processor_s_cursor_delivers_what_it_held(
+    workspace: Workspace, admin: Any, name: str
+) -> None:
+    conn = f"{name}-in"
+    workspace.add_connection(conn)
+    run(admin, name, [{"$source": {"connectionName": conn}}, EMIT])
+    cursor = admin.command({"startSampleStreamProcessor": name})["cursorId"]
+    workspace.feed(conn, [{"i": i} for i in range(5)])
+    wait_for(lambda: workspace.stats(name)["outputMessageCount"] == 5)
+    workspace.fail_processor(name, "disk full", 125)
+    last = admin.command({"getMoreSampleStreamProcessor": name, "cursorId": cursor})
+    assert [d["i"] for d in last["messages"]] == [0, 1, 2, 3, 4]
+    assert last["cursorId"] == 0

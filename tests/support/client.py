@@ -5,12 +5,32 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from pymongo import monitoring
+
 from airflow_provider_asp.stream_processing import AsyncSampleCursor, SampleCursor
 from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
 __all__ = ["DRIVER_COMMANDS", "Recorder", "call", "documents_pipeline", "drain"]
 
-Recorder = CommandRecorder
+
+class Recorder(CommandRecorder):
+    """The emulator's command recorder, with the ``maxTimeMS`` pymongo adds to every command
+    sent under a client-side operation timeout kept apart: ``commands`` hold what the client
+    built, ``max_time_ms`` the bound each one was sent with (None: unbounded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.max_time_ms: list[int | None] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        before = len(self.commands)
+        super().started(event)
+        if len(self.commands) > before:
+            self.max_time_ms.append(self.commands[-1].pop("maxTimeMS", None))
+
+    def clear(self) -> None:
+        super().clear()
+        self.max_time_ms.clear()
 
 
 async def call(value: Any) -> Any:

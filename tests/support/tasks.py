@@ -58,6 +58,28 @@ def run_task(task: Any, *, defers: bool | None = None) -> Any:
     return result
 
 
+def run_deferring(task: Any) -> tuple[Any, list[TaskDeferred]]:
+    """Run ``task`` as Airflow does through every deferral (each trigger rebuilt and run to
+    its event, the task resumed with it); returns the result and the deferrals, in order."""
+    deferrals: list[TaskDeferred] = []
+    method: str | None = None
+    kwargs: dict[str, Any] = {}
+    while len(deferrals) < 10:
+        try:
+            if method is None:
+                return task.execute({}), deferrals
+            return task.resume_execution(method, kwargs, {}), deferrals
+        except TaskDeferred as raised:
+            deferrals.append(raised)
+        deferred = deferrals[-1]
+        if deferred.timeout is None:
+            raise AssertionError("a deferral without a timeout")
+        event = asyncio.run(only_event(rebuilt(deferred.trigger)))
+        method = deferred.method_name
+        kwargs = {**(deferred.kwargs or {}), "event": event.payload}
+    raise AssertionError("deferring without end")
+
+
 def in_mode(mode: str) -> dict[str, Any]:
     """Sensor arguments of a mode of :data:`MODES`."""
     return {"deferrable": mode == "deferrable", **FAST}

@@ -13,11 +13,13 @@ from bson.timestamp import Timestamp
 from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
+    ExecutionTimeout,
     InvalidOperation,
     NetworkTimeout,
     NotPrimaryError,
     OperationFailure,
     ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
 )
 
 from airflow_provider_asp.stream_processing import (
@@ -328,6 +330,25 @@ def _failure(code=None, labels=()):
 )
 def test_retryable_read_classification(error, retryable):
     assert protocol.is_retryable_read_error(error) is retryable
+
+
+@pytest.mark.parametrize(
+    ("error", "timeout", "retried"),
+    [
+        (NetworkTimeout("x"), True, False),  # a socketTimeoutMS or CSOT expiry
+        (ExecutionTimeout("x", 50), True, False),  # CSOT: no time left to send
+        (WaitQueueTimeoutError("x"), True, False),
+        (ServerSelectionTimeoutError("x"), True, False),
+        (AutoReconnect("x"), False, True),
+        (AutoReconnect(""), False, True),  # an empty message changes nothing
+        (_failure(262), False, True),  # ExceededTimeLimit is a server code, not a bound
+        (_failure(125), False, False),
+        (ValueError("x"), False, False),
+    ],
+)
+def test_timeouts_are_never_retried(error, timeout, retried):
+    assert protocol.is_timeout_error(error) is timeout
+    assert protocol.is_retried_read_error(error) is retried
 
 
 def test_retryable_codes_match_pymongo():

@@ -298,3 +298,43 @@ def test_constructor_checks():
         SampleState.sample("p", timeout=-1)
     with pytest.raises(InvalidOperation, match="pipeline"):
         SampleState.process([])
+
+
+def test_every_send_carries_the_nearest_deadline():
+    empty = {"ok": 1, "cursorId": Int64(5)}
+    state = SampleState.sample("p", timeout=10, backoff=Backoff(0.1, 0.1))
+    opening = state.next_send(100.0)
+    assert opening is not None
+    assert opening.deadline == 110.0  # counted from the first fetch
+    opening.command.parse(empty)
+    poll = state.next_send(101.0)
+    assert poll is not None
+    assert (poll.wait, poll.deadline) == (0.0, 110.0)
+    listing = state.next_send(101.0, Round.to_list(None, 2, now=101.0))
+    assert listing is not None
+    assert listing.deadline == 103.0
+    unbounded = SampleState.sample("p").next_send(0.0)
+    assert unbounded is not None
+    assert unbounded.deadline is None
+
+
+def test_a_passed_deadline_sends_not_even_the_opening():
+    state = SampleState.sample("p", timeout=0)
+    with pytest.raises(SampleCursorTimeout):
+        state.next_send(100.0)
+    assert state.next_send(100.0, Round.to_list(None, 5, now=100.0)) is None
+    fresh = SampleState.sample("p")
+    assert fresh.next_send(100.0, Round.to_list(None, 0, now=100.0)) is None
+    assert fresh.next_send(100.0) is not None  # a later round without a deadline opens
+
+
+def test_expire_raises_for_waits_and_ends_to_list():
+    state = SampleState.sample("p", timeout=1.5)
+    cause = TimeoutError("no reply")
+    with pytest.raises(SampleCursorTimeout, match=r"1\.5 s timeout") as raised:
+        state.expire(NEXT, cause)
+    assert raised.value.__cause__ is cause
+    with pytest.raises(SampleCursorTimeout):
+        state.expire(POLL)
+    state.expire(Round.to_list(3, 1, now=0.0), cause)  # returns: the round ends
+    assert state.alive  # the cursor stays open: a later round sends again

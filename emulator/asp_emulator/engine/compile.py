@@ -12,6 +12,7 @@ from asp_emulator.engine.sinks import SINK_STAGES, Sink, build_sink
 from asp_emulator.engine.sources import SourceSpec, parse_source
 from asp_emulator.engine.stages import DocumentOperator, build_document_operator
 from asp_emulator.engine.windows import WINDOW_STAGES, WindowOperator
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
 
 DOCUMENT_STAGES = frozenset(
     {
@@ -72,11 +73,14 @@ def _stage_name(index: int, stage: Any) -> tuple[str, Any]:
     return name, spec
 
 
-def compile_pipeline(stages: object, connections: Connections) -> Pipeline:
+def compile_pipeline(
+    stages: object, connections: Connections, limits: Limits = DEFAULT_LIMITS
+) -> Pipeline:
     """Validate a stream processing pipeline and compile its stages.
 
     Raises :class:`PipelineError` (code 9, FailedToParse) naming the stage index and the
-    problem. An empty pipeline is accepted and produces nothing.
+    problem. An empty pipeline is accepted and produces nothing. A window that would put
+    one document in more than ``limits.max_windows_per_document`` windows is refused.
     """
     if not isinstance(stages, (list, tuple)):
         raise PipelineError("pipeline must be an array of stage documents")
@@ -108,13 +112,19 @@ def compile_pipeline(stages: object, connections: Connections) -> Pipeline:
             if name == "$source":
                 source = parse_source(spec, connections)
             elif name in DOCUMENT_STAGES:
-                operators.append(build_document_operator(index, name, spec))
+                operators.append(
+                    build_document_operator(
+                        index, name, spec, max_outputs=limits.max_documents_per_input
+                    )
+                )
             elif name in WINDOW_STAGES:
                 if window is not None:
                     raise ValueError(
                         f"only one window stage is allowed (already one at stage {window.index})"
                     )
-                window = WindowOperator(index, name, spec)
+                window = WindowOperator(
+                    index, name, spec, max_windows_per_document=limits.max_windows_per_document
+                )
                 operators.append(window)
             elif name in SINK_STAGES:
                 sink = build_sink(index, name, spec, connections)

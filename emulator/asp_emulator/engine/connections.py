@@ -46,6 +46,7 @@ class Connections:
         self._logs: dict[tuple[str, str | None], builtins.list[bytes]] = {}
         self._emitted: dict[tuple[str, str | None], builtins.list[bytes]] = {}
         self._clients: dict[str, Any] = {}
+        self._watchers: dict[tuple[str, str | None], builtins.list[Callable[[], None]]] = {}
         self.solar_rate = solar_rate
         """Documents per second produced by ``sample_stream_solar``; settable at any time."""
 
@@ -92,6 +93,30 @@ class Connections:
             if name in (SOLAR, TEST_LOG):
                 raise ValueError(f"connection {name!r} cannot be fed")
             self._logs.setdefault((name, topic), []).extend(encoded)
+            watchers = builtins.list(self._watchers.get((name, topic), ()))
+        for watcher in watchers:
+            watcher()
+
+    def watch(
+        self, name: str, keys: Iterable[str | None], callback: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Call ``callback`` (in the feeding thread) whenever documents are fed to one of
+        the connection's logs ``keys``; returns the function that stops watching."""
+        watched = [(name, key) for key in keys]
+        with self._lock:
+            for item in watched:
+                self._watchers.setdefault(item, []).append(callback)
+
+        def unwatch() -> None:
+            with self._lock:
+                for item in watched:
+                    callbacks = self._watchers.get(item, [])
+                    if callback in callbacks:
+                        callbacks.remove(callback)
+                    if not callbacks:
+                        self._watchers.pop(item, None)
+
+        return unwatch
 
     def emitted(self, name: str, topic: str | None = None) -> builtins.list[dict[str, Any]]:
         """Copies of what ``$emit`` wrote to this connection (and topic), oldest first."""

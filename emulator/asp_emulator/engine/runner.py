@@ -28,6 +28,8 @@ from asp_emulator.engine.stats import (
     utc_now,
 )
 from asp_emulator.engine.windows import LATE_REASON, WindowOperator, WindowState
+from asp_emulator.errors import EXCEEDED_MEMORY_LIMIT
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,8 @@ class ProcessorEngine:
     """One processor's runtime state, kept across stop/start.
 
     The checkpoint is the source position, the open windows and the watermark; the
-    statistics count everything since the processor was created. ``run()`` executes
-    while the processor is STARTED and is cancelled to stop it.
+    statistics count everything since the processor was created. While the processor is
+    STARTED, the workspace's scheduler calls :meth:`step` whenever there is work.
     """
 
     def __init__(
@@ -80,8 +82,9 @@ class ProcessorEngine:
         on_sample: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.015,
         idle_timeout: float = 0.1,
-        batch_size: int = 256,
-        history_size: int = 1000,
+        batch_size: int = 8,
+        recent_outputs_size: int = 1000,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.pipeline = pipeline
@@ -106,8 +109,10 @@ class ProcessorEngine:
             OperatorStats(name=op.stats_name) for op in pipeline.operators
         ]
         self._latency = Latency()
-        self._history: deque[dict[str, Any]] = deque(maxlen=history_size)
+        self._recent_outputs: deque[dict[str, Any]] = deque(maxlen=recent_outputs_size)
         self._fault: _Fault | None = None
+        self._last_input = time.monotonic()
+        self.limits = limits
 
     # -- control ----------------------------------------------------------------------------
 
@@ -148,7 +153,7 @@ class ProcessorEngine:
 
     def recent_outputs(self) -> list[dict[str, Any]]:
         """The most recent sample documents (outputs and ``_dlqMessage``s), oldest first."""
-        return list(self._history)
+        return list(self._recent_outputs)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -163,28 +168,71 @@ class ProcessorEngine:
             return max(self.idle_timeout, self._window.idle_timeout_ms / 1000)
         return self.idle_timeout
 
-    async def run(self) -> None:
-        """Process documents until cancelled; raises ``ProcessorFailure`` on a failure."""
+    def start(self) -> None:
+        """The processor starts (or restarts) running: call before the first :meth:`step`."""
         self._reader.resume()
-        last_input = time.monotonic()
+        self._last_input = time.monotonic()
+
+    def watch_sources(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when input is fed to the source; returns the unwatch function."""
+        return self._reader.watch(callback)
+
+    def step(self, deadline: float) -> float | None:
+        """Process the input available now until ``deadline`` (``time.monotonic()``).
+
+        Returns when to step again: a time (at or before now: more input is waiting), or
+        None: only when input is fed. Raises ``ProcessorFailure`` when the processor fails.
+        """
         while True:
             self._check_fault()
             limit = self.batch_size
             if self._fault is not None:
                 limit = min(limit, self._fault.remaining)
             items = self._reader.read(limit)
-            if items:
-                for doc, size, topic in items:
-                    self._ingest(doc, size, topic)
-                if self._fault is not None:
-                    self._fault.remaining -= len(items)
-                last_input = time.monotonic()
-                if len(items) >= limit:
-                    await asyncio.sleep(0)
-                    continue
-            elif time.monotonic() - last_input >= self._idle_timeout_s():
-                self._on_idle()
-            await asyncio.sleep(self._reader.sleep_hint(self.poll_interval))
+            if not items:
+                break
+            for doc, size, topic in items:
+                self._ingest(doc, size, topic)
+            if self._fault is not None:
+                self._fault.remaining -= len(items)
+            now = time.monotonic()
+            self._last_input = now
+            if now >= deadline:
+                return now
+        now = time.monotonic()
+        idle_at = self._last_input + self._idle_timeout_s()
+        if now >= idle_at:
+            self._on_idle()
+        return self._next_step(now, idle_at)
+
+    def _next_step(self, now: float, idle_at: float) -> float | None:
+        """The earliest of: the source's next document, the next window to close idle."""
+        due = self._reader.next_due(now)
+        if self._window is not None and self._window_state.open:
+            if now < idle_at:
+                wake = idle_at
+            else:
+                first_close = self._window.close_time(min(self._window_state.open))
+                wake = max(idle_at, now + (first_close - _wall_ms()) / 1000)
+            due = wake if due is None else min(due, wake)
+        if self._fault is not None and self._fault.remaining <= 0:
+            due = now
+        return due
+
+    async def run(self) -> None:
+        """Run on its own until cancelled, polling fed sources every ``poll_interval``
+        (engine tests; the workspace uses the scheduler). Raises ``ProcessorFailure`` when
+        the processor fails."""
+        poll = self.poll_interval
+        self.start()
+        while True:
+            again = self.step(time.monotonic() + 0.005)
+            now = time.monotonic()
+            if again is not None and again <= now:
+                await asyncio.sleep(0)
+                continue
+            wait = poll if again is None else min(poll, again - now)
+            await asyncio.sleep(wait)
 
     def _ingest(self, doc: Doc, size: int, topic: str | None) -> None:
         ingest_us = _wall_us()
@@ -292,9 +340,24 @@ class ProcessorEngine:
         except DocumentError as exc:
             self._dead_letter(record.doc, operator.stage, exc.reason, stats)
             return
-        self._window_state.add(starts, raw, record.ingest_us)
-        stats.state_size = self._window_state.size
+        state = self._window_state
+        state.add(starts, raw, record.ingest_us)
+        stats.state_size = state.size
         stats.max_memory = max(stats.max_memory, stats.state_size)
+        if len(state.open) > self.limits.max_open_windows:
+            raise self._out_of_memory(f"{len(state.open):,} open windows", "max_open_windows")
+        if state.entries > self.limits.max_buffered_documents:
+            raise self._out_of_memory(
+                f"{state.entries:,} documents buffered in open windows", "max_buffered_documents"
+            )
+
+    def _out_of_memory(self, what: str, limit: str) -> ProcessorFailure:
+        bound = getattr(self.limits, limit)
+        return ProcessorFailure(
+            f"processor {self.name} ran out of memory: {what}, more than the emulator's "
+            f"limit of {bound:,} (Limits.{limit})",
+            EXCEEDED_MEMORY_LIMIT[0],
+        )
 
     def _close_windows(self) -> None:
         operator = self._window
@@ -341,7 +404,7 @@ class ProcessorEngine:
         self._sample(record.doc)
 
     def _sample(self, doc: dict[str, Any]) -> None:
-        self._history.append(doc)
+        self._recent_outputs.append(doc)
         if self.on_sample is not None:
             try:
                 self.on_sample(doc)

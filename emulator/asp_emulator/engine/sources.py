@@ -17,6 +17,8 @@ from asp_emulator.engine.expressions import compile_time_field
 
 Doc = dict[str, Any]
 Item = tuple[Doc, int, "str | None"]
+SOLAR_MIN_WAIT = 0.005
+"""Seconds between two reads of ``sample_stream_solar`` at least: faster rates come in batches."""
 """A document read from a source: (document, BSON size, topic/log key)."""
 
 _SOURCE_FIELDS = frozenset(
@@ -145,9 +147,18 @@ class Reader:
     def adopt(self, other: Reader) -> None:
         """Take over the position of a reader of the same source."""
 
-    def sleep_hint(self, poll: float) -> float:
-        """How long to sleep when ``read`` returned nothing."""
-        return poll
+    def next_due(self, now: float) -> float | None:
+        """When (``time.monotonic()``) new input is due without being fed, or None: only
+        a feed (see :meth:`watch`) brings new input."""
+        return None
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when input is fed; returns the function that stops watching."""
+        return _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 class DocumentsReader(Reader):
@@ -197,6 +208,9 @@ class ConnectionReader(Reader):
             for key in self.keys:
                 self.offsets[key] = other.offsets.get(key, 0)
 
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return self.connections.watch(self.name, self.keys, callback)
+
 
 class SolarReader(Reader):
     """``sample_stream_solar``: an endless generator at ``connections.solar_rate`` docs/s."""
@@ -227,7 +241,8 @@ class SolarReader(Reader):
     def read(self, limit: int) -> list[Item]:
         now = time.monotonic()
         rate = self._rate()
-        self._credit = min(self._credit + (now - self._last) * rate, float(max(limit, 1)))
+        # at most one second of backlog: a processor held up does not get a burst
+        self._credit = min(self._credit + (now - self._last) * rate, max(rate, 1.0))
         self._last = now
         count = min(int(self._credit), limit)
         self._credit -= count
@@ -252,11 +267,12 @@ class SolarReader(Reader):
             "obs": {"watts": rng.randint(0, 450), "temp": rng.randint(5, 35)},
         }
 
-    def sleep_hint(self, poll: float) -> float:
+    def next_due(self, now: float) -> float | None:
         rate = self._rate()
         if rate <= 0:
-            return poll
-        return max(0.001, min(poll, (1.0 - self._credit) / rate))
+            return now + 1.0  # look again: the rate may be raised at run time
+        # at least a few milliseconds apart: fast rates come in small batches
+        return now + max(SOLAR_MIN_WAIT, (1.0 - self._credit - (now - self._last) * rate) / rate)
 
 
 def make_reader(source: SourceSpec | None, connections: Connections, name: str) -> Reader:

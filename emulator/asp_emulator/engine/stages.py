@@ -6,10 +6,11 @@ Each operator maps one input document to zero or more output documents and raise
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mongomock import OperationFailure
+from mongomock import OperationFailure, helpers
 from mongomock.aggregate import process_pipeline
 
 from asp_emulator.engine.errors import DocumentError
@@ -127,8 +128,8 @@ class MatchOperator(DocumentOperator):
 class MongomockOperator(DocumentOperator):
     """A transforming stage run by ``mongomock.aggregate.process_pipeline`` on one document.
 
-    Used for ``$project``, ``$addFields``/``$set``, ``$unset``, ``$replaceRoot``/
-    ``$replaceWith`` and ``$unwind``.
+    Used for ``$project``, ``$addFields``/``$set``, ``$unset`` and ``$replaceRoot``/
+    ``$replaceWith``.
     """
 
     def _run(self, doc: Doc, spec: Any) -> list[Doc]:
@@ -166,14 +167,80 @@ class ValidateOperator(DocumentOperator):
         raise DocumentError(f"{VALIDATION_REASON}: {detail}" if detail else VALIDATION_REASON)
 
 
-def build_document_operator(index: int, stage: str, spec: Any) -> DocumentOperator:
-    """The operator for a per-document stage; ``ValueError`` when the spec is malformed."""
+class UnwindOperator(DocumentOperator):
+    """``$unwind``: one output per array element, at most ``max_outputs`` per input.
+
+    Written here rather than run by mongomock, whose ``$unwind`` deep-copies the whole
+    document, array included, once per element: quadratic in the array's length.
+    """
+
+    def __init__(self, index: int, stage: str, spec: Any, max_outputs: int | None) -> None:
+        super().__init__(index, stage, spec)
+        options = spec if isinstance(spec, Mapping) else {"path": spec}
+        unknown = set(options) - {"path", "includeArrayIndex", "preserveNullAndEmptyArrays"}
+        if unknown:
+            raise ValueError(f"$unwind: unknown field {sorted(unknown)[0]!r}")
+        self.path = str(options["path"])[1:]
+        self.index_field = options.get("includeArrayIndex")
+        if self.index_field is not None and (
+            not isinstance(self.index_field, str) or not self.index_field
+        ):
+            raise ValueError("$unwind.includeArrayIndex must be a non-empty field name")
+        self.preserve = bool(options.get("preserveNullAndEmptyArrays", False))
+        self.max_outputs = max_outputs
+
+    def _run(self, doc: Doc, spec: Any) -> list[Doc]:
+        try:
+            value = helpers.get_value_by_dot(doc, self.path)
+        except KeyError:
+            return [doc] if self.preserve else []
+        if value is None or value == []:
+            if not self.preserve:
+                return []
+            if value == []:
+                doc = copy.deepcopy(doc)
+                helpers.delete_value_by_dot(doc, self.path)
+            return [doc]
+        items: list[tuple[int | None, Any]] = (
+            list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        )
+        if self.max_outputs is not None and len(items) > self.max_outputs:
+            raise DocumentError(
+                f"$unwind of {len(items):,} elements would make more documents than the "
+                f"emulator's limit of {self.max_outputs:,} per input "
+                "(Limits.max_documents_per_input)"
+            )
+        helpers.set_value_by_dot(doc, self.path, None)
+        try:
+            hollow = copy.deepcopy(doc)  # the document without its array, copied once
+        finally:
+            helpers.set_value_by_dot(doc, self.path, value)
+        out = []
+        for position, item in items:
+            new = copy.deepcopy(hollow)
+            helpers.set_value_by_dot(new, self.path, copy.deepcopy(item))
+            if self.index_field is not None:
+                helpers.set_value_by_dot(new, self.index_field, position)
+            out.append(new)
+        return out
+
+
+def build_document_operator(
+    index: int, stage: str, spec: Any, *, max_outputs: int | None = None
+) -> DocumentOperator:
+    """The operator for a per-document stage; ``ValueError`` when the spec is malformed.
+
+    ``max_outputs`` bounds the documents one input may become (``$unwind``).
+    """
     if stage == "$match":
         if not isinstance(spec, Mapping):
             raise ValueError("$match must be a document")
         operator: DocumentOperator = MatchOperator(index, stage, spec)
     elif stage == "$validate":
         operator = ValidateOperator(index, stage, spec)
+    elif stage == "$unwind":
+        _check_shape(stage, spec)
+        operator = UnwindOperator(index, stage, spec, max_outputs)
     else:
         _check_shape(stage, spec)
         operator = MongomockOperator(index, stage, spec)

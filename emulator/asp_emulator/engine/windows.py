@@ -199,7 +199,9 @@ class WindowOperator:
     kind = "window"
     uses_meta = False
 
-    def __init__(self, index: int, stage: str, spec: Any) -> None:
+    def __init__(
+        self, index: int, stage: str, spec: Any, *, max_windows_per_document: int | None = None
+    ) -> None:
         self.index = index
         self.stage = stage
         self.stats_name = operator_name(stage)
@@ -221,6 +223,13 @@ class WindowOperator:
             if stage == "$hoppingWindow"
             else self.size_ms
         )
+        windows = -(-self.size_ms // self.hop_ms)  # ceil: the windows one document is in
+        if max_windows_per_document is not None and windows > max_windows_per_document:
+            raise ValueError(
+                f"{stage}: an interval of {self.size_ms:,} ms with a hopSize of {self.hop_ms:,} ms "
+                f"puts each document in {windows:,} windows, more than the emulator's limit of "
+                f"{max_windows_per_document:,} (Limits.max_windows_per_document)"
+            )
         self.lateness_ms = (
             parse_duration(spec["allowedLateness"], f"{stage}.allowedLateness", allow_zero=True)
             if "allowedLateness" in spec
@@ -301,11 +310,14 @@ class WindowState:
     def __init__(self) -> None:
         self.open: dict[int, Bucket] = {}
         self.size = 0
+        self.entries = 0
+        """Documents buffered, counted once per window they are in."""
 
     def clear(self) -> None:
         """Drop every open window."""
         self.open.clear()
         self.size = 0
+        self.entries = 0
 
     def add(self, starts: Iterable[int], raw: bytes, ingest_us: int) -> None:
         """Buffer one encoded document in the windows starting at ``starts``."""
@@ -317,12 +329,14 @@ class WindowState:
             bucket.size += len(raw)
             bucket.last_ingest_us = max(bucket.last_ingest_us, ingest_us)
             self.size += len(raw)
+            self.entries += 1
 
     def pop_due(self, operator: WindowOperator, watermark: int) -> list[tuple[int, Bucket]]:
         """Remove and return (ascending) the windows that close at ``watermark``."""
         due = sorted(s for s in self.open if operator.close_time(s) <= watermark)
         popped = [(s, self.open.pop(s)) for s in due]
         self.size -= sum(bucket.size for _, bucket in popped)
+        self.entries -= sum(len(bucket.docs) for _, bucket in popped)
         return popped
 
     def idle_target(self, operator: WindowOperator, now_ms: int) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import bson
 import pytest
@@ -162,7 +163,7 @@ async def test_recent_outputs_replay_outputs_and_dlq_messages_bounded() -> None:
             {"$source": {"documents": [{"a": i} for i in range(8)] + [{"a": "x"}]}},
             {"$set": {"b": {"$add": ["$a", 1]}}},
         ],
-        history_size=5,
+        recent_outputs_size=5,
     )
     await run_to_end(engine, 9)
     recent = engine.recent_outputs()
@@ -171,7 +172,7 @@ async def test_recent_outputs_replay_outputs_and_dlq_messages_bounded() -> None:
     assert recent[4]["_dlqMessage"]["doc"] == {"a": "x"}
 
 
-async def test_a_failing_sample_callback_does_not_stop_processing() -> None:
+async def test_a_failing_sample_callback_does_not_stop_processing(internal_errors: Any) -> None:
     conns = Connections()
 
     def explode(doc: dict) -> None:
@@ -181,6 +182,10 @@ async def test_a_failing_sample_callback_does_not_stop_processing() -> None:
     engine = ProcessorEngine("p", pipeline, conns, on_sample=explode, poll_interval=0.005)
     async with running(engine):
         await wait_until(lambda: len(conns.emitted("__testLog")) == 2)
+    assert (
+        internal_errors.take()
+        == ["on_sample callback of processor p failed: RuntimeError('cursor gone')"] * 2
+    )
 
 
 async def test_adopt_checkpoint_keeps_offsets_stats_and_id() -> None:

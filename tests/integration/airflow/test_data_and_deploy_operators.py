@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from bson import Decimal128, ObjectId
+from pymongo import monitoring
 
 from airflow_provider_asp.exceptions import (
     AspInputError,
@@ -15,6 +19,7 @@ from airflow_provider_asp.exceptions import (
     AspProcessorNotFoundError,
     AspProcessorStateError,
 )
+from airflow_provider_asp.hooks.asp import AspHook
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
     AspGetProcessorStatsOperator,
@@ -57,6 +62,43 @@ def test_sample_needs_a_running_processor(workspace, client, name):
     workspace.fail_processor(name, "bad input", code=9)
     with pytest.raises(AspProcessorFailedFatalError, match="bad input"):
         run(AspSampleProcessorOperator(task_id="s", processor_name=name))
+
+
+class OnceSampling(monitoring.CommandListener):
+    """Runs ``action`` (in a thread) once the sample cursor is open on the server."""
+
+    def __init__(self, action: Callable[[], Any]) -> None:
+        self.action, self.thread = action, threading.Thread(target=action, daemon=True)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name == "startSampleStreamProcessor" and not self.thread.is_alive():
+            self.thread.start()
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_sample_fails_when_the_processor_fails_while_sampled(workspace, client, name):
+    """The cursor ends (cursorId 0) as the processor FAILS: a short sample is not a success."""
+    feed = f"feed_{name}"
+    workspace.add_connection(feed)
+    arrange(client, name, "STARTED", stages=pipeline(source=feed))
+
+    def fail_mid_sample() -> None:
+        workspace.fail_processor(name, "partition lost", code=419, after_documents=1)
+        workspace.feed(feed, [{"n": 1}, {"n": 2}])
+
+    listener = OnceSampling(fail_mid_sample)
+    op = AspSampleProcessorOperator(task_id="s", processor_name=name, limit=10, timeout=60)
+    op.hook = AspHook(op.asp_conn_id, event_listeners=[listener])
+    started = time.monotonic()
+    with pytest.raises(AspProcessorFailedFatalError, match="partition lost"):
+        run(op)
+    listener.thread.join(10)
+    assert time.monotonic() - started < 30  # ended by the failure, not by the timeout
 
 
 def test_sample_refuses_a_zero_limit(client, name, monitored, commands):

@@ -3,29 +3,34 @@ emulator; the commands they send are counted with pymongo command monitoring."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from bson import Timestamp
 from pymongo.errors import OperationFailure
 
 from airflow_provider_asp.exceptions import (
+    AspConnectionError,
     AspDefinitionConflictError,
     AspInputError,
     AspProcessorFailedError,
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
+    AspUncertainOutcomeError,
 )
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
     AspDropProcessorOperator,
+    AspGetProcessorStatsOperator,
     AspModifyProcessorOperator,
     AspStartProcessorOperator,
     AspStopProcessorOperator,
 )
-from tests.support.airflow import SOURCE, connection_json, pipeline
+from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.operators import FAST, arrange, failing_on_start, run, wait_until
 
 GET, CREATE, START, STOP = (
@@ -198,6 +203,28 @@ def test_start_passes_its_options(workspace, client, name):
     assert (info["tier"], info["enable_auto_scaling"]) == ("SP30", True)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:00+00:00",  # what "{{ data_interval_start }}" renders
+        "2026-01-01T01:00:00+01:00",
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        1767225600,
+        Timestamp(1767225600, 1),
+    ],
+)
+def test_start_at_operation_time_accepts_what_a_dag_author_writes(
+    client, name, monitored, commands, value
+):
+    arrange(client, name, "STOPPED")
+    op = AspStartProcessorOperator(
+        task_id="s", processor_name=name, start_at_operation_time=value, **FAST
+    )
+    run(monitored(op))
+    (start,) = [c for c in commands.commands if "startStreamProcessor" in c]
+    assert start["options"]["startAtOperationTime"] == Timestamp(1767225600, 1)
+
+
 def test_start_fails_at_once_when_the_processor_fails(workspace, client, name):
     failing_on_start(workspace, client, name)
     op = AspStartProcessorOperator(task_id="s", processor_name=name, poll_interval=0.05, timeout=30)
@@ -249,7 +276,12 @@ def test_start_of_a_missing_processor_fails(workspace, name):
         ({"tier": "SP1"}, "tier must be one of"),
         ({"workers": 0}, "workers must be positive"),
         ({"start_after": {"a": 1}, "start_at_operation_time": 5}, "mutually exclusive"),
-        ({"start_at_operation_time": "yesterday"}, "start_at_operation_time must be"),
+        ({"start_at_operation_time": "yesterday"}, "'yesterday' is not a time: give an ISO-8601"),
+        ({"start_at_operation_time": "2026-01-01T00:00:00"}, "has no UTC offset"),
+        (
+            {"start_at_operation_time": datetime.datetime(2026, 1, 1)},
+            "not a naive datetime datetime.datetime",
+        ),
         ({"timeout": 0}, "timeout must be a positive number"),
         ({"poll_interval": -1}, "poll_interval must be a positive number"),
     ],
@@ -406,3 +438,33 @@ def test_modify_needs_something_to_change(client, name, monitored, commands):
     with pytest.raises(AspInputError, match="tier must be one of"):
         run(monitored(AspModifyProcessorOperator(task_id="m", processor_name=name, tier="XL")))
     assert commands.take() == []
+
+
+# -- error messages keep their cause --------------------------------------------------------
+
+
+def test_a_dropped_connection_names_the_command_host_timeouts_and_cause(
+    workspace, faults, client, name
+):
+    arrange(client, name, "STARTED")
+    workspace.inject_fault("getStreamProcessorStats", times=-1, close_connection=True)
+    with pytest.raises(AspConnectionError) as raised:
+        run(AspGetProcessorStatsOperator(task_id="s", processor_name=name))
+    message = str(raised.value)
+    assert "getStreamProcessorStats" in message
+    assert f"{workspace.host}:{workspace.port}" in message
+    assert "socket 5000 ms" in message
+    assert "AutoReconnect" in message
+    assert PASSWORD not in message
+
+
+def test_a_retryable_error_that_persists_says_what_may_have_happened(faults, client, name):
+    arrange(client, name, "STARTED")
+    faults.inject_fault(STOP, times=-1, code=91, error_labels=("RetryableWriteError",))
+    with pytest.raises(AspUncertainOutcomeError) as raised:
+        run(AspStopProcessorOperator(task_id="t", processor_name=name, **FAST))
+    message = str(raised.value)
+    assert "stopStreamProcessor of stream processor" in message
+    assert "code 91" in message
+    assert "RetryableWriteError" in message
+    assert "last known state is STARTED" in message

@@ -83,3 +83,10 @@ def test_importing_operators_at_parse_time_loads_no_pymongo_and_no_connection():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_providers_manager_shows_the_documentation_url():
+    from airflow.providers_manager import ProvidersManager
+
+    provider = ProvidersManager().providers["airflow-provider-asp"]
+    assert provider.data["documentation-url"] == "https://pypi.org/project/airflow-provider-asp/"

@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_asp.stream_processing import AsyncStreamProcessingClient
 from airflow_provider_asp.waiting import asynchronous, synchronous
 from airflow_provider_asp.waiting.conditions import StateCondition
-from airflow_provider_asp.waiting.verdict import Outcome, Reason
+from airflow_provider_asp.waiting.verdict import Outcome, Reason, Verdict
 from tests.support.operators import arrange
 
 GET = "getStreamProcessor"
@@ -25,7 +25,7 @@ def started(name: str) -> StateCondition:
 
 def test_wait_is_bounded_by_its_deadline(client, name):
     arrange(client, name, "STOPPED")
-    pending = []
+    pending: list[Verdict] = []
     verdict = synchronous.wait(
         started(name),
         client.stream_processors(),
@@ -55,7 +55,7 @@ def test_a_failed_processor_ends_the_wait_at_once(workspace, client, name, looks
 def test_a_transient_error_costs_one_look(faults, client, name, fault):
     arrange(client, name, "STARTED")
     faults.inject_fault(GET, times=2, **fault)  # the look and its one retry both fail
-    pending = []
+    pending: list[Verdict] = []
     verdict = synchronous.wait(
         started(name),
         client.stream_processors(),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bson.timestamp import Timestamp
 from pymongo import monitoring
-from pymongo.errors import InvalidOperation
+from pymongo.errors import InvalidOperation, OperationFailure
 
 from airflow_provider_asp.stream_processing import (
     AsyncStreamProcessingClient,
@@ -72,12 +72,17 @@ async def test_tls_is_switched_on_and_auth_source_defaults_to_admin(workspace):
 
 async def test_an_explicit_auth_source_is_kept(workspace):
     listener = AuthDatabases()
-    with StreamProcessingClient(
-        plain_uri(workspace, "?authSource=elsewhere"),
-        tlsCAFile=workspace.ca_file,
-        event_listeners=[listener],
-    ) as client:
+    # Atlas (and the emulator) know database users in admin only: refused, but there
+    with (
+        StreamProcessingClient(
+            plain_uri(workspace, "?authSource=elsewhere"),
+            tlsCAFile=workspace.ca_file,
+            event_listeners=[listener],
+        ) as client,
+        pytest.raises(OperationFailure) as info,
+    ):
         client.stream_processors().workspace_defaults()
+    assert info.value.code == 18
     assert listener.databases == {"elsewhere"}
 
 
