@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
+
 from tests.support.processes import free_port
 
 #: Where Debian puts each major version's server binaries.
@@ -138,8 +140,6 @@ class PostgresCluster:
 
     def listening(self) -> set[tuple[str, int]]:
         """``(address, port)`` of the server's listening TCP sockets."""
-        import psutil  # type: ignore[import-untyped]
-
         pid = self.postmaster_pid()
         if pid is None:
             return set()
@@ -280,8 +280,6 @@ def stop(cluster: PostgresCluster, timeout: float = 30.0) -> None:
 def _kill_server(pid: int, timeout: float) -> None:
     """SIGKILL the postmaster and its backends (the server's own process group is not
     ours, so by pid: the postmaster, then whatever still has it as parent)."""
-    import psutil  # type: ignore[import-untyped]
-
     with contextlib.suppress(psutil.NoSuchProcess):
         server = psutil.Process(pid)
         family = [server, *server.children(recursive=True)]
