@@ -131,6 +131,16 @@ def triggers(cluster: AirflowCluster) -> dict[str, int | None]:
     return {task: triggerer for task, triggerer in rows}
 
 
+def snapshot(cluster: AirflowCluster) -> dict[str, tuple[str | None, int | None]]:
+    """``{task_id: (state, triggerer job id of its trigger or None)}`` of every task."""
+    rows = cluster.query(
+        "SELECT ti.task_id, ti.state, t.triggerer_id FROM task_instance ti "
+        "LEFT JOIN trigger t ON t.id = ti.trigger_id WHERE ti.dag_id = %s",
+        DAG_ID,
+    )
+    return {task: (state, triggerer) for task, state, triggerer in rows}
+
+
 def live_triggerers(cluster: AirflowCluster) -> list[int]:
     """Ids of triggerer jobs that heartbeat within the health check threshold."""
     rows = cluster.query(
@@ -277,12 +287,17 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
         # deferred start may end before the others defer (its delay is up): it counts
         # once its trigger has run.
         def all_deferred() -> bool:
-            held, states = triggers(cluster), task_states(cluster)
-            pending_starts = {t for t in starts if states.get(t) != "deferred"}
+            now = snapshot(cluster)  # one statement: one consistent view
+            if set(now) != waits | starts:
+                return False
+            held = {task for task, (state, job) in now.items() if state == "deferred" and job}
+            if not plan.delayed:
+                return waits <= held
+            others = starts - held
             return (
-                waits <= set(held)
-                and None not in held.values()
-                and (not plan.delayed or pending_starts <= ran_triggers(cluster, starts))
+                waits <= held
+                and all(now[task][0] != "deferred" for task in others)
+                and others <= ran_triggers(cluster, others)
             )
 
         cluster.wait_for(all_deferred, 300, "every wait to defer")
@@ -327,10 +342,12 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
             60,
             "the survivor to look at every wait",
         )
+        figures["kill_to_survivor_looked_at_all_s"] = round(time.time() - killed_at, 1)
         assert looked_at_by(cluster, first, waits) == waits  # both ran them
 
         # 5. Only now can the waits end.
         set_delay(workspace, STOP_DELAY)
+        stopped_at = time.time()
         for name in plan.sensed:
             processors.get(name).stop()
         states = cluster.wait_for(lambda: finished(cluster), 300, "every task to end")
@@ -338,6 +355,7 @@ def test_the_surviving_triggerer_finishes_every_wait_of_a_killed_one(
             "SELECT max(end_date) FROM task_instance WHERE dag_id = %s", DAG_ID
         )[0]
         figures["kill_to_last_task_end_s"] = round(last_end.timestamp() - killed_at, 1)
+        figures["stops_to_last_task_end_s"] = round(last_end.timestamp() - stopped_at, 1)
         counts = collections.Counter(workspace.command_counts())
         counts.subtract(counts_before)
         final = workspace.processors()
