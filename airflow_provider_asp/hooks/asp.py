@@ -198,12 +198,13 @@ class AspHook(BaseHook):
         """A share of the asyncio client that every hook of this connection (same settings,
         same client arguments) uses in the running event loop. Triggers use it, so that
         many waits in one triggerer share one client and its connection pool. Give it back
-        with ``await lease.release()``."""
-        settings = await self.asettings()
+        with ``await lease.release()``. The connection is looked up once for the leases
+        of a loop that come together (:func:`client_pool.settings`)."""
+        settings = await client_pool.settings(self.asp_conn_id, self.asettings)
         return client_pool.lease(
             self._pool_key(settings),
             settings,
-            lambda: self._new_client(AsyncStreamProcessingClient, settings),
+            lambda: self._new_client(client_pool.PooledClient, settings),
         )
 
     def _pool_key(self, settings: WorkspaceSettings) -> str:

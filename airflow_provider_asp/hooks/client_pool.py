@@ -5,22 +5,50 @@ the same :class:`AsyncStreamProcessingClient` instead of opening one each: its p
 connection pool serves them all. A client belongs to the loop it was made in (pymongo's
 async client is bound to its first loop), so each loop has its own clients; a loop that
 goes away takes them with it. Leases are counted; the last release closes the client.
+
+A pooled client lets at most :data:`MAX_IN_FLIGHT` commands into pymongo at once; the
+others queue on an asyncio semaphore. pymongo's asyncio pool lock scans its waiters on each
+acquire and removes each from the middle of a deque, so thousands of looks queued inside
+pymongo cost time quadratic in their number.
+
+The connection's settings are fetched once for the leases of a loop that come together
+(:func:`settings`): thousands of triggers started or resumed at once cost one connection
+lookup, not one each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_asp.stream_processing import AsyncStreamProcessingClient
 
 if TYPE_CHECKING:
     from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
-    from airflow_provider_asp.stream_processing import (
-        AsyncStreamProcessingClient,
-        AsyncStreamProcessors,
-    )
+    from airflow_provider_asp.stream_processing import AsyncStreamProcessors
+    from airflow_provider_asp.stream_processing.protocol import Document, Reply
+
+#: Commands a pooled client lets into pymongo at once: below pymongo's maxPoolSize (100), so
+#: no command waits inside pymongo's pool; enough for 1,000 looks a second at 50 ms a reply.
+MAX_IN_FLIGHT = 50
+
+
+class PooledClient(AsyncStreamProcessingClient):
+    """The asyncio client that leases share: at most :data:`MAX_IN_FLIGHT` commands in
+    pymongo at once, the rest waiting their turn in order (``_send`` is the one path of
+    every command of the client; each retry takes its own turn)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def _send(self, document: Document) -> Reply:
+        async with self._slots:
+            return await super()._send(document)
 
 
 @dataclasses.dataclass
@@ -32,6 +60,48 @@ class _Shared:
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+#: Seconds the settings fetched for a connection serve the leases that follow in the same
+#: loop: a changed connection reaches new leases within this time.
+SETTINGS_TTL = 30.0
+
+
+@dataclasses.dataclass
+class _Lookup:
+    task: asyncio.Task[WorkspaceSettings]
+    started: float
+
+    def usable(self, now: float) -> bool:
+        if now - self.started > SETTINGS_TTL:
+            return False
+        task = self.task
+        return not task.done() or (not task.cancelled() and task.exception() is None)
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lookup]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def settings(
+    conn_id: str, fetch: Callable[[], Awaitable[WorkspaceSettings]]
+) -> WorkspaceSettings:
+    """The settings ``fetch()`` gives for ``conn_id``, shared in the running loop: callers
+    that come while a fetch runs wait for it, and those within :data:`SETTINGS_TTL`
+    seconds of its start reuse it. A failed fetch is not reused. A caller cancelled while
+    it waits does not cancel the fetch of the others."""
+    loop = asyncio.get_running_loop()
+    lookups = _LOOKUPS.setdefault(loop, {})
+    lookup = lookups.get(conn_id)
+    now = time.monotonic()
+    if lookup is None or not lookup.usable(now):
+        lookup = lookups[conn_id] = _Lookup(loop.create_task(_fetch(fetch)), now)
+    return await asyncio.shield(lookup.task)
+
+
+async def _fetch(fetch: Callable[[], Awaitable[WorkspaceSettings]]) -> WorkspaceSettings:
+    return await fetch()
 
 
 @dataclasses.dataclass(eq=False)

@@ -80,6 +80,10 @@ class AspBaseTrigger(BaseTrigger):
         """Kwargs of a subclass beyond the condition's."""
         return {}
 
+    def event_payload(self, verdict: Verdict) -> dict[str, Any]:
+        """The event's payload: the verdict (subclasses may add to it)."""
+        return verdict.to_event()
+
     def hook(self) -> AspHook:
         from airflow_provider_asp.hooks.asp import AspHook
 
@@ -91,7 +95,7 @@ class AspBaseTrigger(BaseTrigger):
             verdict = await self._wait()
             self._fired = True
             self.log.info("%s", verdict.message)
-            yield TriggerEvent(verdict.to_event())
+            yield TriggerEvent(self.event_payload(verdict))
         finally:
             await self._release()
 
@@ -147,19 +151,38 @@ class AspProcessorStateTrigger(AspBaseTrigger):
         (Airflow 3.3+ calls :meth:`on_kill`; older versions never stop it).
     :param started_by_task: the deferred task started the processor (only then is it
         stopped on kill).
+    :param resume: where the deferred task resumes (JSON), echoed in the event under
+        ``"resume"``: the task needs it however its deferral's kwargs travel (``dag.test()``
+        hands the task the event alone).
     """
 
     condition_class = conditions.StateCondition
 
     def __init__(
-        self, *, cancel_on_kill: bool = False, started_by_task: bool = False, **kwargs: Any
+        self,
+        *,
+        cancel_on_kill: bool = False,
+        started_by_task: bool = False,
+        resume: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.cancel_on_kill = cancel_on_kill
         self.started_by_task = started_by_task
+        self.resume = resume
 
     def own_kwargs(self) -> dict[str, Any]:
-        return {"cancel_on_kill": self.cancel_on_kill, "started_by_task": self.started_by_task}
+        kwargs: dict[str, Any] = {
+            "cancel_on_kill": self.cancel_on_kill,
+            "started_by_task": self.started_by_task,
+        }
+        if self.resume is not None:
+            kwargs["resume"] = self.resume
+        return kwargs
+
+    def event_payload(self, verdict: Verdict) -> dict[str, Any]:
+        payload = super().event_payload(verdict)
+        return payload if self.resume is None else {**payload, "resume": self.resume}
 
     async def on_kill(self) -> None:
         """The user killed the deferred task (Airflow 3.3+): stop the processor if this

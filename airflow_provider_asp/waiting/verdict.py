@@ -48,6 +48,9 @@ class Reason(str, enum.Enum):
     ERROR = "error"
 
 
+#: Event keys that travel beside a verdict: where a deferred lifecycle task resumes.
+EVENT_EXTRAS = frozenset({"resume"})
+
 #: Trigger event ``status`` of each reason (``success`` for a success).
 _STATUS: dict[Reason, str] = {
     Reason.MISSING: "failed",
@@ -137,10 +140,12 @@ class Verdict:
 
     @classmethod
     def from_event(cls, event: Any) -> Verdict:
-        """The verdict a trigger sent; anything unexpected is an ``error`` failure."""
+        """The verdict a trigger sent (keys in :data:`EVENT_EXTRAS` are for the task, not the
+        verdict); anything unexpected is an ``error`` failure."""
         names = {f.name for f in dataclasses.fields(cls)} - {"outcome"}
         status = event.get("status") if isinstance(event, Mapping) else None
-        if status not in {"success", *_STATUS.values()} or set(event) - names - {"status"}:
+        extra = set(event) - names - {"status", *EVENT_EXTRAS} if status else set()
+        if status not in {"success", *_STATUS.values()} or extra:
             return cls.failure("?", Reason.ERROR, f"Unexpected trigger event: {event!r}")
         fields = {key: event[key] for key in names if key in event}
         fields.setdefault("processor_name", "?")
@@ -189,16 +194,31 @@ def transient(name: str, exc: BaseException) -> Verdict | None:
     return Verdict.pending(name, f"Transient error, still waiting: {describe_error(exc)}")
 
 
+#: Words of a server selection failure that will not pass by itself: the certificate is not
+#: trusted, or the host name does not resolve.
+PERMANENT_SELECTION_FAILURES = (
+    "certificate",
+    "ssl",
+    "tls",
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated",
+    "getaddrinfo",
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A network error, a retryable code or label, or a command that ran out of its share
-    of the deadline. Not a failure to select the server at all (wrong host, TLS refused):
-    that does not pass by itself, and fails at once."""
+    of the deadline, including a server selection cut short while the client reconnects
+    after a blip. Not a selection that fails on the certificate or the host name: that does
+    not pass by itself, and fails at once."""
     from pymongo.errors import ServerSelectionTimeoutError
 
     from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
 
     if isinstance(exc, ServerSelectionTimeoutError):
-        return False
+        text = str(exc).lower()
+        return not any(words in text for words in PERMANENT_SELECTION_FAILURES)
     return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
 
 

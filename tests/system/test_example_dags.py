@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -104,13 +105,27 @@ def deferred(run: Run) -> bool:
     return "Pausing task as DEFERRED" in run.output and "running trigger in line" in run.output
 
 
+#: Seconds a start or stop takes in the emulator while the example DAGs run: the waits
+#: are real, and in deferrable mode they really go to the trigger.
+TRANSITION_DELAY = 1.0
+
+
+@pytest.fixture
+def slow_transitions(workspace: Workspace) -> Iterator[Workspace]:
+    workspace.set_transition_delay(TRANSITION_DELAY)
+    yield workspace
+    workspace.set_transition_delay(0.0)
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
-def test_asp_lifecycle(airflow_home: Path, workspace: Workspace, deferrable: bool) -> None:
+def test_asp_lifecycle(airflow_home: Path, slow_transitions: Workspace, deferrable: bool) -> None:
+    workspace = slow_transitions
     name = f"lifecycle_{'deferrable' if deferrable else 'sync'}"
     run = dags_test(
         airflow_home, "asp_lifecycle", deferrable=deferrable, conf={"processor_name": name}
     )
     assert run.returncode == 0, run.output[-3000:]
+    assert deferred(run) is deferrable  # the waits for STARTED and STOPPED take time
     assert run.state == "success", run.states
     assert set(run.states.values()) == {"success", "skipped"}, run.states
     assert run.states["watcher"] == "skipped"
@@ -125,12 +140,14 @@ def test_asp_lifecycle(airflow_home: Path, workspace: Workspace, deferrable: boo
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
 def test_asp_deploy_is_idempotent(
-    airflow_home: Path, workspace: Workspace, deferrable: bool
+    airflow_home: Path, slow_transitions: Workspace, deferrable: bool
 ) -> None:
+    workspace = slow_transitions
     definition = json.loads((EXAMPLES / "asp_deploy_processor.json").read_text())
     name = definition["name"]
     first = dags_test(airflow_home, "asp_deploy", deferrable=deferrable)
     assert first.returncode == 0, first.output[-3000:]
+    assert deferred(first) is deferrable  # the deploy's start takes time
     assert first.state == "success", first.states
     assert workspace.processors()[name] == "STARTED"
     assert workspace.processor(name)["pipeline"] == definition["pipeline"]

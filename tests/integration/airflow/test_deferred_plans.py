@@ -126,3 +126,25 @@ def test_nothing_to_wait_for_never_defers(slow, client, name):
     )
     info, deferrals = run_deferring(create)
     assert (info["state"], deferrals) == ("CREATED", [])
+
+
+def test_the_task_resumes_from_the_event_alone_as_dag_test_hands_it(slow, client, name):
+    """``dag.test()`` resumes a task with ``{"event": payload}`` only: the trigger echoes
+    where to resume in its event."""
+    import asyncio
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from tests.support.tasks import only_event, rebuilt
+
+    running(slow, client, name)
+    op = AspModifyProcessorOperator(task_id="m", processor_name=name, tier="SP50", **DEFERRABLE)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    event = asyncio.run(only_event(rebuilt(deferred.value.trigger)))
+    assert event.payload["resume"] == deferred.value.kwargs
+    with pytest.raises(TaskDeferred) as again:  # resumed at the modify, then the start waits
+        op.resume_execution(deferred.value.method_name, {"event": event.payload}, {})
+    event = asyncio.run(only_event(rebuilt(again.value.trigger)))
+    info = op.resume_execution(again.value.method_name, {"event": event.payload}, {})
+    assert (info["state"], info["tier"]) == ("STARTED", "SP50")

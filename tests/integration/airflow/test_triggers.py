@@ -154,16 +154,25 @@ async def test_transient_errors_while_polling_only_cost_a_look(faults, client, n
 # -- kill semantics, through the triggerer's own run_trigger ----------------------------------
 
 
-async def run_then_cancel(trigger: AspProcessorStateTrigger, *, user_action: bool) -> None:
-    """Run ``trigger`` as the triggerer does, then cancel it as a user action (mark
-    failed, clear...) does, or as a triggerer shutting down does."""
+async def run_then_cancel(
+    trigger: AspProcessorStateTrigger, looks: Any, *, user_action: bool
+) -> None:
+    """Run ``trigger`` as the triggerer does until it has looked at the processor (pending:
+    it is not STOPPED), then cancel it as a user action (mark failed, clear...) does, or as
+    a triggerer shutting down does."""
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     runner = TriggerRunner()
     trigger.task_instance = None
+    name = trigger.processor_name
+    seen = looks.counts[name]
     task = asyncio.create_task(runner.run_trigger(1, trigger))
     runner.triggers[1] = {"task": task, "name": "t", "events": 0, "is_watcher": False}
-    await asyncio.sleep(0.3)  # polling: the processor is not STOPPED
+    for _ in range(600):  # a look, within 60 s however busy the machine is
+        if looks.counts[name] > seen or task.done():
+            break
+        await asyncio.sleep(0.1)
+    assert not task.done(), "the trigger ended before it was cancelled"
     if user_action:
         runner.to_cancel.append(1)
         await runner.cancel_triggers()
@@ -184,16 +193,18 @@ async def run_then_cancel(trigger: AspProcessorStateTrigger, *, user_action: boo
     ],
 )
 async def test_a_killed_deferred_task_stops_only_the_processor_it_started(
-    workspace, client, name, cancel_on_kill, started_by_task, user_action, stopped
+    workspace, client, name, looks, cancel_on_kill, started_by_task, user_action, stopped
 ):
     arrange(client, name, "STARTED")
-    trigger = state_trigger(
-        name,
+    trigger = AspProcessorStateTrigger(
+        processor_name=name,
+        end_time=time.time() + 300,
+        poll_interval=0.05,
         target_states=["STOPPED"],
         cancel_on_kill=cancel_on_kill,
         started_by_task=started_by_task,
     )
-    await run_then_cancel(trigger, user_action=user_action)
+    await run_then_cancel(trigger, looks, user_action=user_action)
     assert workspace.processors()[name] == ("STOPPED" if stopped else "STARTED")
 
 

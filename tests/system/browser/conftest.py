@@ -66,6 +66,11 @@ STOP_TIMEOUT = 15.0
 UI_TIMEOUT_MS = 15_000
 
 
+@pytest.fixture(autouse=True)
+def _airflow() -> None:
+    """Not the shared in-process Airflow: this test runs its own API server and home."""
+
+
 def _switch() -> str:
     return os.environ.get(SWITCH, "").strip().lower()
 
