@@ -205,29 +205,31 @@ with DAG("bench_consumer", schedule=[readings], start_date=pendulum.datetime(202
 
 
 def airflow_latency(emulator: Emulator, tmp: Path) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(REPO))
-    from tests.support.airflow_processes import start_airflow, wait_for
+    sys.path.insert(0, str(REPO))  # the tests' harness of real Airflow processes
+    from tests.support.airflow_cluster import AirflowCluster, running
 
-    home = tmp / "home"
-    (home / "dags").mkdir(parents=True)
-    (home / "dags" / "bench_consumer.py").write_text(DAG_FILE)
-    tree = start_airflow(
-        home,
-        tmp,
-        AIRFLOW_CONN_ASP_DEFAULT=json.dumps(emulator.connection),
-        AIRFLOW__CORE__PARALLELISM="4",
-    )
+    settings = {
+        "AIRFLOW_CONN_ASP_DEFAULT": json.dumps(emulator.connection),
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    }
+    cluster = AirflowCluster(tmp / "home", settings=settings)
+    cluster.migrate()
+    (cluster.dags / "bench_consumer.py").write_text(DAG_FILE)
     results = []
-    try:
-        wait_for(
-            lambda: tree.query("SELECT 1 FROM trigger WHERE triggerer_id IS NOT NULL"),
+    with running(cluster):
+        cluster.start_api_server()
+        cluster.start_scheduler()
+        cluster.start_triggerer()
+        cluster.start_dag_processor()
+        cluster.wait_for(
+            lambda: cluster.query("SELECT 1 FROM trigger WHERE triggerer_id IS NOT NULL"),
             180,
             "the watcher to run",
-            tree,
         )
         time.sleep(3.0)  # the watcher's cursor is open
         for rate in RATES:
-            first_event = len(tree.query("SELECT id FROM asset_event"))
+            first_event = len(cluster.query("SELECT id FROM asset_event"))
             before = emulator.made()
             emulator.rate(rate)
             time.sleep(SECONDS[rate])
@@ -235,19 +237,17 @@ def airflow_latency(emulator: Emulator, tmp: Path) -> list[dict[str, Any]]:
             made = emulator.made() - before
 
             def settled() -> bool:
-                events = tree.query("SELECT count(*) FROM asset_event")[0][0]
-                busy = tree.query(
+                events = cluster.query("SELECT count(*) FROM asset_event")[0][0]
+                busy = cluster.query(
                     "SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')"
                 )[0][0]
-                busy += tree.query("SELECT count(*) FROM asset_dag_run_queue")[0][0]
+                busy += cluster.query("SELECT count(*) FROM asset_dag_run_queue")[0][0]
                 time.sleep(WATCH["max_wait"] + 2)
-                later = tree.query("SELECT count(*) FROM asset_event")[0][0]
-                return events == later and busy == 0
+                later = cluster.query("SELECT count(*) FROM asset_event")[0][0]
+                return bool(events == later and busy == 0)
 
-            wait_for(settled, 600, f"the runs of rate {rate}", tree)
-            results.append(_airflow_figures(tree, rate, first_event, made))
-    finally:
-        tree.stop()
+            cluster.wait_for(settled, 600, f"the runs of rate {rate}")
+            results.append(_airflow_figures(cluster, rate, first_event, made))
     return results
 
 

@@ -4,15 +4,19 @@ The example file is the only DAG file. Its deploy DAG (triggered with the CLI) d
 processor on a connection the test feeds; the watchers of the two assets run in the
 triggerer. Documents fed into the connection start the consumer DAG, which gets exactly the
 matching documents; a failure injected into the processor starts the remediation DAG once:
-looked at again and again, and across a restart of the triggerer (the transition it told is
-remembered in the asset's state store), it is still one event and one run. Every process
-listens on loopback only, no log holds the password, and the tree is stopped afterwards.
+looked at again and again, and after the triggerer is killed and another one takes over (the
+transition told is remembered in the asset's state store), it is still one event and one
+run. Every process listens on loopback only, no log holds the password, and every process is
+stopped afterwards (:mod:`tests.support.airflow_cluster`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.support.airflow import PASSWORD
-from tests.support.airflow_processes import LOCAL, Tree, start_airflow, wait_for
+from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2]
@@ -40,50 +44,69 @@ STATE_TRIGGER = "airflow_provider_asp.triggers.events.AspProcessorStateEventTrig
 
 
 @pytest.fixture
-def airflow(tmp_path: Path, workspace, client) -> Iterator[Tree]:
-    home = tmp_path / "home"
-    (home / "dags").mkdir(parents=True)
-    shutil.copy(EXAMPLE, home / "dags" / EXAMPLE.name)
+def airflow(tmp_path: Path, workspace, client) -> Iterator[AirflowCluster]:
+    settings = {
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        "AIRFLOW_CONN_ASP_DEFAULT": os.environ["AIRFLOW_CONN_ASP_DEFAULT"],
+    }
+    cluster = AirflowCluster(tmp_path / "home", settings=settings)
+    cluster.migrate()
+    shutil.copy(EXAMPLE, cluster.dags / EXAMPLE.name)
     workspace.add_connection(SOURCE)
-    tree = start_airflow(home, tmp_path)
     try:
-        yield tree
+        with running(cluster):
+            cluster.start_api_server()
+            cluster.start_scheduler()
+            cluster.start_triggerer()
+            cluster.start_dag_processor()
+            yield cluster
     finally:
-        tree.stop()
         if PROCESSOR in workspace.processors():
             client.stream_processors().get(PROCESSOR).drop()
 
 
-def runs(tree: Tree, dag_id: str) -> list[tuple[str, str]]:
-    return tree.query("SELECT run_id, state FROM dag_run WHERE dag_id = ?", dag_id)
+def trigger_dag(cluster: AirflowCluster, dag_id: str, conf: dict[str, Any]) -> None:
+    """``airflow dags trigger`` (the CLI) in the deployment's environment."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "trigger", dag_id, "--conf", json.dumps(conf)],
+        env=cluster.env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
 
 
-def done_runs(tree: Tree, dag_id: str) -> list[str]:
+def runs(cluster: AirflowCluster, dag_id: str) -> list[tuple[str, str]]:
+    return cluster.query("SELECT run_id, state FROM dag_run WHERE dag_id = %s", dag_id)
+
+
+def done_runs(cluster: AirflowCluster, dag_id: str) -> list[str]:
     """Run ids of finished runs; a failed run fails the test at once."""
-    states = runs(tree, dag_id)
+    states = runs(cluster, dag_id)
     assert "failed" not in {state for _, state in states}, f"{dag_id}: {states}"
     return [run_id for run_id, state in states if state == "success"]
 
 
-def returned(tree: Tree, dag_id: str, task_id: str) -> list[Any]:
-    rows = tree.query(
-        "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'",
+def returned(cluster: AirflowCluster, dag_id: str, task_id: str) -> list[Any]:
+    rows = cluster.query(
+        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = %s AND key = 'return_value'",
         dag_id,
         task_id,
     )
     return [json.loads(value) for (value,) in rows]
 
 
-def asset_events(tree: Tree, asset: str) -> list[dict[str, Any]]:
-    rows = tree.query(
-        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = ?",
+def asset_events(cluster: AirflowCluster, asset: str) -> list[dict[str, Any]]:
+    rows = cluster.query(
+        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = %s",
         asset,
     )
     return [json.loads(extra) for (extra,) in rows]
 
 
-def watchers_running(tree: Tree) -> bool:
-    rows = tree.query("SELECT classpath FROM trigger WHERE triggerer_id IS NOT NULL")
+def watchers_running(cluster: AirflowCluster) -> bool:
+    rows = cluster.query("SELECT classpath FROM trigger WHERE triggerer_id IS NOT NULL")
     return {OUTPUT_TRIGGER, STATE_TRIGGER} <= {classpath for (classpath,) in rows}
 
 
@@ -93,17 +116,16 @@ def looks(workspace) -> int:
 
 @pytest.mark.timeout(480)
 def test_processor_output_and_failure_start_their_dags(workspace, airflow):
-    tree = airflow
-    wait_for(lambda: watchers_running(tree), 120, "the watchers to run in the triggerer", tree)
+    cluster = airflow
+    cluster.wait_for(lambda: watchers_running(cluster), 120, "the watchers to run in the triggerer")
     cursors = workspace.command_counts().get("startSampleStreamProcessor", 0)
-    tree.airflow("dags", "trigger", DEPLOY, "--conf", json.dumps({"source": SOURCE}))
-    wait_for(lambda: done_runs(tree, DEPLOY), 120, "the deploy run", tree)
+    trigger_dag(cluster, DEPLOY, {"source": SOURCE})
+    cluster.wait_for(lambda: done_runs(cluster, DEPLOY), 120, "the deploy run")
     assert workspace.processors()[PROCESSOR] == "STARTED"
-    wait_for(
+    cluster.wait_for(
         lambda: workspace.command_counts().get("startSampleStreamProcessor", 0) > cursors,
         60,
         "the output watcher to open a sample cursor",
-        tree,
     )
 
     # Output: the processor keeps >= 300 W, the watcher >= 400 W.
@@ -115,16 +137,16 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
     hot = [r for r in readings if r["obs"]["watts"] >= 400]
 
     def consumed() -> list[Any]:
-        done_runs(tree, CONSUMER)
+        done_runs(cluster, CONSUMER)
         return [
             doc
-            for value in returned(tree, CONSUMER, "handle_hot_panels")
+            for value in returned(cluster, CONSUMER, "handle_hot_panels")
             for doc in value["readings"]
         ]
 
-    wait_for(lambda: len(consumed()) >= len(hot), 120, "the consumer DAG's runs", tree)
+    cluster.wait_for(lambda: len(consumed()) >= len(hot), 120, "the consumer DAG's runs")
     assert sorted(consumed(), key=lambda d: d["device_id"]) == hot  # each once, nothing else
-    events = asset_events(tree, "asp_event_driven_hot_panels")  # one, unless a batch split
+    events = asset_events(cluster, "asp_event_driven_hot_panels")  # one, unless a batch split
     assert {(e["from_trigger"], e["payload"]["processor_name"]) for e in events} == {
         (True, PROCESSOR)
     }
@@ -132,33 +154,33 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
 
     # Failure: one event, one remediation run, however often it is looked at.
     workspace.fail_processor(PROCESSOR, "sink unreachable", code=4242, retryable=False)
-    wait_for(lambda: done_runs(tree, REMEDIATION), 120, "the remediation run", tree)
-    (report,) = returned(tree, REMEDIATION, "report_failure")
+    cluster.wait_for(lambda: done_runs(cluster, REMEDIATION), 120, "the remediation run")
+    (report,) = returned(cluster, REMEDIATION, "report_failure")
     assert {k: report[k] for k in ("state", "error_msg", "error_code", "error_retryable")} == {
         "state": "FAILED",
         "error_msg": "sink unreachable",
         "error_code": 4242,
         "error_retryable": False,
     }
-    (restart,) = tree.query("SELECT state FROM task_instance WHERE task_id = 'restart'")
+    (restart,) = cluster.query("SELECT state FROM task_instance WHERE task_id = 'restart'")
     assert restart == ("skipped",)  # not retryable: not restarted
     seen = looks(workspace)
-    wait_for(lambda: looks(workspace) >= seen + 4, 60, "more looks at the processor", tree)
-    assert len(asset_events(tree, "asp_event_driven_failures")) == 1
+    cluster.wait_for(lambda: looks(workspace) >= seen + 4, 60, "more looks at the processor")
+    assert len(asset_events(cluster, "asp_event_driven_failures")) == 1
 
     # A new triggerer: the watchers start again and remember the failure they told.
-    remembered = tree.query("SELECT key FROM asset_state_store")
+    remembered = cluster.query("SELECT key FROM asset_state_store")
     assert any(key.startswith("asp_state:asp_event_driven:") for (key,) in remembered)
-    tree.stop_one("triggerer")
-    tree.start("triggerer", "--skip-serve-logs")
+    cluster.kill("triggerer")  # a machine dying under it
+    cluster.start_triggerer("triggerer-2")
     seen = looks(workspace)  # both watchers look every 5 s: three looks each, about
-    wait_for(lambda: looks(workspace) >= seen + 6, 120, "the new triggerer's looks", tree)
-    assert len(asset_events(tree, "asp_event_driven_failures")) == 1
-    assert len(runs(tree, REMEDIATION)) == 1
+    cluster.wait_for(lambda: looks(workspace) >= seen + 6, 120, "the new triggerer's looks")
+    assert len(asset_events(cluster, "asp_event_driven_failures")) == 1
+    assert len(runs(cluster, REMEDIATION)) == 1
     assert workspace.processors()[PROCESSOR] == "FAILED"
 
-    listening = tree.listening()
-    assert ("127.0.0.1", tree.port) in listening
-    assert {ip for ip, _ in listening} <= LOCAL, listening
-    written = [path for path in tree.logs.rglob("*") if path.is_file()]
+    listening = cluster.listening()
+    assert ("127.0.0.1", cluster.port) in listening
+    assert {ip for ip, _ in listening} <= LOOPBACK, listening
+    written = [path for path in cluster.home.rglob("*") if path.is_file()]
     assert not [path for path in written if PASSWORD.encode() in path.read_bytes()]
