@@ -70,7 +70,8 @@ class Backoff:
         """The pause before the next poll after ``empty_polls`` empty batches in a row."""
         if empty_polls <= 0:
             return 0.0
-        return float(min(self.maximum, self.initial * self.factor ** (empty_polls - 1)))
+        # the exponent is capped: 2.0 ** 1024 overflows a float after ~1,000 empty polls
+        return float(min(self.maximum, self.initial * self.factor ** min(empty_polls - 1, 60)))
 
 
 @dataclass(frozen=True)

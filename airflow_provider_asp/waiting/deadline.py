@@ -21,3 +21,17 @@ def command_bound(deadline: float | None, command_timeout: float | None) -> floa
     if command_timeout is not None:
         bounds.append(command_timeout)
     return min(bounds) if bounds else None
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if the running asyncio task is being cancelled: pymongo sends each
+    command inside ``asyncio.wait_for``, which on Python 3.11 can swallow a cancellation that
+    arrives as the send completes. Outside a running event loop (the blocking client), nothing."""
+    import asyncio
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

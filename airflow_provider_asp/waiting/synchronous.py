@@ -34,7 +34,7 @@ from airflow_provider_asp.waiting.conditions import (
     StatsCondition,
     stats_state,
 )
-from airflow_provider_asp.waiting.deadline import command_bound
+from airflow_provider_asp.waiting.deadline import command_bound, raise_if_cancelled
 from airflow_provider_asp.waiting.verdict import Verdict, describe_error, timed_out, transient
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def wait(
                 raise
             # the last look ran into the deadline (e.g. server selection cut short by it)
             return timed_out(name, Verdict.pending(name, describe_error(exc)))
+        raise_if_cancelled()
         if verdict.done:
             return verdict
         if on_pending is not None and (last is None or verdict.message != last.message):

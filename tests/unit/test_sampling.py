@@ -338,3 +338,9 @@ def test_expire_raises_for_waits_and_ends_to_list():
         state.expire(POLL)
     state.expire(Round.to_list(3, 1, now=0.0), cause)  # returns: the round ends
     assert state.alive  # the cursor stays open: a later round sends again
+
+
+def test_backoff_stays_at_its_maximum_however_long_the_cursor_waits():
+    backoff = Backoff(initial=0.05, maximum=1.0, factor=2.0)
+    assert backoff.delay(2_000) == 1.0  # 0.05 * 2 ** 1999 would overflow a float
+    assert backoff.delay(10**6) == 1.0
