@@ -252,10 +252,11 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
         return figures
 
     served0, t1 = ask(workspace, "looks"), time.monotonic()
-    cpu0, emulator_cpu0 = _cpu(process), ask(workspace, "cpu")
+    cpu0, emulator_cpu0, kernel0 = _cpu(process), ask(workspace, "cpu"), _system_cpu(process)
     await asyncio.sleep(args.steady_rounds * poll)
     served = ask(workspace, "looks") - served0
     cpu, emulator_cpu = _cpu(process) - cpu0, ask(workspace, "cpu") - emulator_cpu0
+    figures["steady_cpu_kernel_share"] = round((_system_cpu(process) - kernel0) / max(cpu, 1e-9), 2)
     elapsed = time.monotonic() - t1
     figures["steady_looks_per_s"] = round(served / elapsed, 1)
     figures["steady_cpu_percent"] = round(cpu / elapsed * 100, 1)
@@ -359,6 +360,10 @@ async def breakdown(count: int) -> dict[str, float]:
 def _cpu(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
+
+
+def _system_cpu(process: psutil.Process) -> float:
+    return float(process.cpu_times().system)
 
 
 def ask(workspace: Connection, request: str) -> Any:
