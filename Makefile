@@ -10,8 +10,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # 0 leaves it out (`make test ASP_BROWSER_TESTS=0`).
 ASP_BROWSER_TESTS ?= 1
 export ASP_BROWSER_TESTS
+# The failover tests on a real PostgreSQL (installed with apt when missing): 1 runs them and
+# makes a missing PostgreSQL a failure, 0 leaves them out (`make test ASP_POSTGRES_TESTS=0`).
+ASP_POSTGRES_TESTS ?= 1
+export ASP_POSTGRES_TESTS
 
-.PHONY: setup chromium test lint typecheck synchro synchro-check unit demo bench clean
+.PHONY: setup chromium test lint typecheck synchro synchro-check unit system demo bench clean
 
 # Both distributions of this repository, editable: the provider (with its test extra) and
 # the emulator (emulator/). Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE
@@ -50,6 +54,11 @@ unit: setup chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck synchro-check unit
+
+# Only the deployments on PostgreSQL (two triggerers, a triggerer killed mid-wait); `make test`
+# runs them too.
+system: setup
+	$(BIN)/python -m pytest -m system $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/python demo/demo.py

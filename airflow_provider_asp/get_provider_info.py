@@ -14,13 +14,13 @@ PACKAGE_NAME = "airflow-provider-asp"
 INTEGRATION = "MongoDB Atlas Stream Processing"
 
 
-def _integration_entries(module: str) -> list[dict[str, Any]]:
-    return [{"integration-name": INTEGRATION, "python-modules": [module]}]
+def _integration_entries(*modules: str) -> list[dict[str, Any]]:
+    return [{"integration-name": INTEGRATION, "python-modules": list(modules)}]
 
 
 def get_provider_info() -> dict[str, Any]:
     """Name, versions, connection type (with its form), hooks, operators, sensors,
-    triggers and extra links of this provider."""
+    triggers, the asset URI scheme of lineage and extra links of this provider."""
     return {
         "package-name": PACKAGE_NAME,
         "name": INTEGRATION,
@@ -45,6 +45,18 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": _integration_entries("airflow_provider_asp.hooks.asp"),
         "operators": _integration_entries("airflow_provider_asp.operators.asp"),
         "sensors": _integration_entries("airflow_provider_asp.sensors.asp"),
-        "triggers": _integration_entries("airflow_provider_asp.triggers.asp"),
+        "triggers": _integration_entries(
+            "airflow_provider_asp.triggers.asp", "airflow_provider_asp.triggers.events"
+        ),
+        "asset-uris": [
+            {
+                "schemes": ["atlas-stream-processing"],
+                "handler": "airflow_provider_asp.lineage.assets.sanitize_uri",
+                "factory": "airflow_provider_asp.lineage.assets.create_asset",
+                "to_openlineage_converter": (
+                    "airflow_provider_asp.lineage.assets.convert_asset_to_openlineage"
+                ),
+            }
+        ],
         "extra-links": ["airflow_provider_asp.links.asp.AspProcessorLink"],
     }

@@ -133,11 +133,11 @@ class ProcessorActions:
         target: str,
         *,
         wait: bool,
-        timeout_total: float,
         ignore_failure_at: datetime.datetime | None = None,
     ) -> dict[str, Any]:
-        """After an act: wait until ``target`` (bounded by the deadline), or look once
-        without waiting. FAILED raises at once either way. Returns the processor info."""
+        """After an act: wait until ``target`` (bounded by the deadline, which a wait
+        needs), or look once without waiting. FAILED raises at once either way. Returns the
+        processor info."""
         from airflow_provider_asp.waiting import synchronous
 
         condition = StateCondition(name, frozenset({target}), ignore_failure_at=ignore_failure_at)
@@ -147,7 +147,9 @@ class ProcessorActions:
             if verdict.done:
                 return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
             return info_to_dict(info)
-        deadline = self.deadline if self.deadline is not None else time.time() + timeout_total
+        deadline = self.deadline
+        if deadline is None:
+            raise ValueError("a wait needs a deadline")
         self.log.info(
             "Waiting up to %.0f s for stream processor %r to be %s (polling every %g s).",
             max(deadline - time.time(), 0),

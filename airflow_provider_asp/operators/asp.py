@@ -21,6 +21,7 @@ from airflow_provider_asp.exceptions import (
 )
 from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
+from airflow_provider_asp.operators.lineage import AspLineageMixin
 from airflow_provider_asp.operators.plan import (
     IF_EXISTS_POLICIES,
     Plan,
@@ -139,7 +140,7 @@ class AspDefinitionOperator(AspLifecycleOperator):
         return name
 
 
-class AspCreateProcessorOperator(AspDefinitionOperator):
+class AspCreateProcessorOperator(AspLineageMixin, AspDefinitionOperator):
     """Create a stream processor; returns its info.
 
     Takes the definition arguments of :class:`AspDefinitionOperator` and the wait
@@ -175,7 +176,7 @@ class AspCreateProcessorOperator(AspDefinitionOperator):
         return plan
 
 
-class AspStartProcessorOperator(AspLifecycleOperator):
+class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
     """Start a stream processor and wait until it is STARTED; returns its info.
 
     A processor already STARTED is success without a second start. FAILED fails the task
@@ -331,7 +332,7 @@ class AspDropProcessorOperator(AspLifecycleOperator):
         return {"processor_name": name, "dropped": bool(plan.steps)}
 
 
-class AspModifyProcessorOperator(AspLifecycleOperator):
+class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
     """Change a stream processor; returns its info.
 
     A running processor is stopped, modified and (with ``restart``) started again, also
@@ -446,7 +447,7 @@ class AspModifyProcessorOperator(AspLifecycleOperator):
             raise
 
 
-class AspDeployProcessorOperator(AspDefinitionOperator):
+class AspDeployProcessorOperator(AspLineageMixin, AspDefinitionOperator):
     """Make a stream processor have this definition and be in ``desired_state``.
 
     Compares the workspace with the definition and state, logs the plan (create, stop,

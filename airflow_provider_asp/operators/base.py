@@ -149,6 +149,10 @@ class AspLifecycleOperator(AspBaseOperator):
         it resumes at the next step. With nothing to wait for, it never defers.
     """
 
+    #: Stop a processor this task started when the task is killed (the start operator's
+    #: argument; no other operator starts a processor on its own).
+    cancel_on_kill: bool = False
+
     def __init__(
         self,
         *,
@@ -212,11 +216,11 @@ class AspLifecycleOperator(AspBaseOperator):
     ) -> Any:
         """Carry out ``steps`` (the rest of ``plan``) in order, waiting after each stop and
         start; defers when a wait belongs in the triggerer."""
+        self.plan_now = plan
         for index, step in enumerate(steps):
             if step is Step.START and self.started_processor is None:
                 self.started_processor = name
             self.steps_left = steps[index + 1 :]
-            self.plan_now = plan
             name = self.do_step(actions, step, name)
             self.current_info = info = None
             target = STEP_TARGETS[step]
@@ -226,15 +230,12 @@ class AspLifecycleOperator(AspBaseOperator):
             wait = self.wait_for_completion or not last
             stale = self._stale if step is Step.START else None
             if wait and self.deferrable:
-                info = actions.settle(
-                    name, target, wait=False, timeout_total=0, ignore_failure_at=stale
-                )
+                info = actions.settle(name, target, wait=False, ignore_failure_at=stale)
                 if states.normalize_state(info["state"]) != target:
-                    self._defer(name, target, plan, steps[index + 1 :], actions.deadline, stale)
+                    end_time = actions.deadline or time.time() + float(self.timeout)
+                    self._defer(name, target, plan, steps[index + 1 :], end_time, stale)
                 continue
-            info = actions.settle(
-                name, target, wait=wait, timeout_total=self.timeout, ignore_failure_at=stale
-            )
+            info = actions.settle(name, target, wait=wait, ignore_failure_at=stale)
         return self.result(actions, name, plan, info)
 
     def _defer(
@@ -243,17 +244,16 @@ class AspLifecycleOperator(AspBaseOperator):
         target: str,
         plan: Plan,
         rest: list[Step],
-        deadline: float | None,
+        end_time: float,
         stale: datetime.datetime | None,
     ) -> None:
-        """Wait in the triggerer until ``name`` is ``target``, until the deadline; then
-        :meth:`resume` carries out ``rest``."""
+        """Wait in the triggerer until ``name`` is ``target``, until ``end_time`` (the try's
+        deadline); then :meth:`resume` carries out ``rest``."""
         from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
         from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
 
-        end_time = deadline if deadline is not None else time.time() + self.timeout
         started = self.started_processor == name and target == states.STARTED
-        cancel_on_kill = bool(getattr(self, "cancel_on_kill", False))
+        cancel_on_kill = self.cancel_on_kill
         if cancel_on_kill and started and not AIRFLOW_V_3_3_PLUS:
             self.log.warning(
                 "Airflow < 3.3 cannot stop the processor when a deferred task is killed."

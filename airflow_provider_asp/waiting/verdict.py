@@ -194,16 +194,31 @@ def transient(name: str, exc: BaseException) -> Verdict | None:
     return Verdict.pending(name, f"Transient error, still waiting: {describe_error(exc)}")
 
 
+#: Words of a server selection failure that will not pass by itself: the certificate is not
+#: trusted, or the host name does not resolve.
+PERMANENT_SELECTION_FAILURES = (
+    "certificate",
+    "ssl",
+    "tls",
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated",
+    "getaddrinfo",
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A network error, a retryable code or label, or a command that ran out of its share
-    of the deadline. Not a failure to select the server at all (wrong host, TLS refused):
-    that does not pass by itself, and fails at once."""
+    of the deadline, including a server selection cut short while the client reconnects
+    after a blip. Not a selection that fails on the certificate or the host name: that does
+    not pass by itself, and fails at once."""
     from pymongo.errors import ServerSelectionTimeoutError
 
     from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
 
     if isinstance(exc, ServerSelectionTimeoutError):
-        return False
+        text = str(exc).lower()
+        return not any(words in text for words in PERMANENT_SELECTION_FAILURES)
     return is_retryable_read_error(exc) or getattr(exc, "timeout", False) is True
 
 

@@ -363,6 +363,8 @@ class TimeoutIsTruthyButNotTrue(Exception):
         OperationFailure("x", code=2, details={"errorLabels": ["RetryableReadError"]}),
         ExecutionTimeout("operation exceeded time limit", code=50),
         CommandTimedOut("deadline share spent"),
+        # the client reconnecting after a dropped connection
+        ServerSelectionTimeoutError("127.0.0.1:27017: connection closed, Timeout: 0.4s"),
     ],
 )
 def test_transient_errors_are_pending(exc):
@@ -381,8 +383,9 @@ def test_transient_errors_are_pending(exc):
         OperationFailure("x", code=2, details={"errorLabels": ["SomeOtherLabel"]}),
         ValueError("boom"),
         TimeoutIsTruthyButNotTrue("maybe"),
-        # no server could be selected (wrong host, TLS refused): it fails at once
-        ServerSelectionTimeoutError("no servers"),
+        # no server can be selected because of the certificate or the host name: at once
+        ServerSelectionTimeoutError("h:1: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify"),
+        ServerSelectionTimeoutError("nowhere.invalid:27017: [Errno -2] Name or service not known"),
     ],
 )
 def test_other_errors_are_not_transient(exc):

@@ -1,0 +1,82 @@
+"""The ``atlas-stream-processing`` asset URI scheme, which the provider registers
+(``asset-uris`` in its provider info), so that Airflow normalizes these URIs and the
+OpenLineage provider turns such assets (from hook-level lineage) into datasets.
+
+``atlas-stream-processing://{workspace}/{connection}/{name}``: ``{workspace}`` is the
+workspace host (``:port`` unless 27017), ``{connection}`` a connection of its registry and
+``{name}`` the dataset behind it (a topic, ``db.coll``, or the connection's name), both
+percent-encoded. Its OpenLineage dataset: namespace
+``atlas-stream-processing://{workspace}/{connection}``, name ``{name}``. Airflow is imported
+only when a function runs.
+
+:func:`pipeline_assets` gives a pipeline's datasets as assets to declare as a task's
+``inlets`` and ``outlets``: the Airflow UI's asset graph shows declared ones (hook-level
+lineage reaches only its readers, OpenLineage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, quote, unquote, urlsplit
+
+from airflow_provider_asp.lineage.datasets import SCHEME, asp_namespace, pipeline_lineage
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+
+def sanitize_uri(uri: SplitResult) -> SplitResult:
+    """Airflow's normalizer for the scheme: a workspace and a ``/{connection}/{name}`` path."""
+    if not uri.netloc:
+        raise ValueError(
+            f"An {SCHEME} URI needs the workspace host: {SCHEME}://host/connection/name"
+        )
+    parts = uri.path.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"An {SCHEME} URI path is /{{connection}}/{{name}}, not {uri.path!r}")
+    return uri
+
+
+def asset_uri(workspace: str, connection: str, name: str) -> str:
+    return f"{asp_namespace(workspace, connection)}/{quote(name, safe='')}"
+
+
+def create_asset(
+    *, workspace: str, connection: str, name: str, extra: dict[str, Any] | None = None
+) -> Asset:
+    """The asset of dataset ``name`` behind ``connection`` of ``workspace``."""
+    from airflow.sdk import Asset
+
+    return Asset(uri=asset_uri(workspace, connection, name), extra=extra or {})
+
+
+def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
+    """The OpenLineage dataset of such an asset."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    parsed = urlsplit(asset.uri)
+    connection, _, name = parsed.path.strip("/").partition("/")
+    return Dataset(namespace=f"{parsed.scheme}://{parsed.netloc}/{connection}", name=unquote(name))
+
+
+def pipeline_assets(
+    pipeline: Sequence[Any],
+    dlq: Mapping[str, Any] | None = None,
+    *,
+    workspace: str,
+    connections: Iterable[Mapping[str, Any]] = (),
+) -> tuple[list[Asset], list[Asset]]:
+    """``(inlets, outlets)``: the assets of what ``pipeline`` (and ``dlq``) reads and writes,
+    named as the operators' lineage names them (``workspace``: the workspace host, with
+    ``:port`` unless 27017; ``connections``: registry entries with servers, if known).
+
+    Declared as a task's ``inlets``/``outlets`` they appear in the Airflow UI's asset graph;
+    an outlet also gets an asset event each time the task succeeds."""
+    from airflow.sdk import Asset
+
+    lineage = pipeline_lineage(pipeline, dlq, workspace=workspace, connections=connections)
+    return (
+        [Asset(uri=item.asset_uri) for item in lineage.inputs],
+        [Asset(uri=item.asset_uri) for item in lineage.outputs],
+    )

@@ -1,0 +1,93 @@
+"""What the operators report: an ``OperatorLineage`` for the OpenLineage provider, and the same
+datasets as Airflow assets for hook-level lineage.
+
+The OpenLineage provider is optional (the ``openlineage`` extra): it is imported only inside
+:func:`operator_lineage`, which returns None without it. Hook-level lineage goes to Airflow's
+collector, which is a no-op unless a plugin reads it (the OpenLineage provider's does, when
+enabled): :func:`hook_lineage_active` says so, so that nothing is computed for nobody.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_asp.lineage.datasets import SCHEME, LineageDataset, PipelineLineage
+from airflow_provider_asp.serialization import to_jsonable
+
+#: The "dialect" of the pipeline in the job's SQL facet.
+PIPELINE_DIALECT = "atlas-stream-processing"
+
+
+def pipeline_text(pipeline: Sequence[Any]) -> str:
+    """The pipeline as the job's "query": indented JSON (Extended JSON for BSON values)."""
+    return json.dumps(to_jsonable(list(pipeline)), indent=2)
+
+
+def openlineage_installed() -> bool:
+    """Whether the OpenLineage provider and its client can be imported."""
+    try:
+        import airflow.providers.openlineage.extractors  # noqa: F401
+        import openlineage.client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def operator_lineage(
+    lineage: PipelineLineage, *, pipeline: Sequence[Any], processor_name: str, workspace: str
+) -> Any:
+    """The ``OperatorLineage`` of a processor: its input and output datasets, the pipeline as
+    the job's ``sql`` facet, and the processor as the run's ``externalQuery``; None when the
+    OpenLineage provider is not installed."""
+    try:
+        from airflow.providers.common.compat.openlineage.facet import (
+            Dataset,
+            ExternalQueryRunFacet,
+            Identifier,
+            SQLJobFacet,
+            SymlinksDatasetFacet,
+        )
+        from airflow.providers.openlineage.extractors import OperatorLineage
+    except ImportError:
+        return None
+
+    def dataset(item: LineageDataset) -> Any:
+        facets: dict[str, Any] = {}
+        if item.namespace != item.asp_namespace:  # named by Kafka or MongoDB conventions
+            facets["symlinks"] = SymlinksDatasetFacet(
+                identifiers=[Identifier(namespace=item.asp_namespace, name=item.name, type="TABLE")]
+            )
+        return Dataset(namespace=item.namespace, name=item.name, facets=facets)
+
+    return OperatorLineage(
+        inputs=[dataset(item) for item in lineage.inputs],
+        outputs=[dataset(item) for item in lineage.outputs],
+        job_facets={"sql": SQLJobFacet(query=pipeline_text(pipeline), dialect=PIPELINE_DIALECT)},
+        run_facets={
+            "externalQuery": ExternalQueryRunFacet(
+                externalQueryId=processor_name, source=f"{SCHEME}://{workspace}"
+            )
+        },
+    )
+
+
+def hook_lineage_active() -> bool:
+    """Whether anything reads hook-level lineage in this process."""
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+    from airflow.sdk.lineage import NoOpCollector
+
+    return not isinstance(get_hook_lineage_collector(), NoOpCollector)
+
+
+def report_hook_lineage(lineage: PipelineLineage, context: Any) -> None:
+    """Record the datasets as input and output assets of ``context`` (the hook, by
+    Airflow's convention) with Airflow's hook lineage collector."""
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+    collector = get_hook_lineage_collector()
+    for item in lineage.inputs:
+        collector.add_input_asset(context=context, uri=item.asset_uri)
+    for item in lineage.outputs:
+        collector.add_output_asset(context=context, uri=item.asset_uri)
