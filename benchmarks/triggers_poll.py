@@ -336,8 +336,10 @@ async def breakdown(count: int) -> dict[str, float]:
     gc.collect()
     gc.disable()  # GC pauses land at random: not one layer's cost
     try:
+        # Warm: the pool grows to its size (TLS handshakes, authentication) before any layer.
+        await asyncio.gather(*(one(layers["pymongo_command"], name) for name in names))
         for label, call in layers.items():
-            await asyncio.gather(*(one(call, name) for name in names[:100]))  # warm
+            await asyncio.gather(*(one(call, name) for name in names[:100]))
             costs = []
             for _ in range(3):
                 cpu0 = _cpu(process)
