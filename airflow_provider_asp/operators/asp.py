@@ -36,7 +36,7 @@ from airflow_provider_asp.operators.plan import (
 )
 from airflow_provider_asp.serialization import to_jsonable
 from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.verdict import failure_error, info_to_dict
+from airflow_provider_asp.waiting.verdict import failure_error
 
 if TYPE_CHECKING:
     from airflow_provider_asp.operators.actions import ProcessorActions
@@ -77,8 +77,6 @@ class AspDefinitionOperator(AspLifecycleOperator):
         "stream_meta_field_name",
     )
     template_fields_renderers = {"pipeline": "json", "dlq": "json"}
-    #: Passed to a modify step (the deploy operator takes it as an argument).
-    resume_from_checkpoint: bool | None = None
 
     def __init__(
         self,
@@ -130,9 +128,7 @@ class AspDefinitionOperator(AspLifecycleOperator):
         elif step is Step.DROP:
             actions.drop(name)
         elif step is Step.MODIFY:
-            changes = definition.changes(self.plan_now.differences)
-            if self.resume_from_checkpoint is not None:
-                changes["resume_from_checkpoint"] = self.resume_from_checkpoint
+            changes = self.modify_changes(definition)
             if changes:
                 actions.modify(name, changes, lambda now: not definition.differences(now))
         elif step is Step.START:
@@ -430,11 +426,8 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         """Send the modify; a refused change restarts a processor that was running (with
         ``restart``), with its old definition, before the error is raised."""
         definition, new_name = self._definition, self._new_name
-        changes = definition.changes(self.plan_now.differences)
-        if new_name is not None and new_name != name:
-            changes["new_name"] = new_name
-        if self.resume_from_checkpoint is not None:
-            changes["resume_from_checkpoint"] = self.resume_from_checkpoint
+        renamed = {"new_name": new_name} if new_name is not None and new_name != name else {}
+        changes = self.modify_changes(definition, **renamed)
         try:
             return actions.modify(name, changes, lambda now: not definition.differences(now))
         except Exception:
@@ -593,6 +586,3 @@ class AspGetProcessorStatsOperator(AspBaseOperator):
             raise
         envelope = {"ok", "$clusterTime", "operationTime"}
         return dict(to_jsonable({k: v for k, v in reply.items() if k not in envelope}))
-
-
-__all__ += ["info_to_dict"]

@@ -25,7 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_asp.exceptions import AspWaitTimeoutError
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.plan import STEP_TARGETS, Plan, Step
+from airflow_provider_asp.operators.plan import STEP_TARGETS, Plan, ProcessorDefinition, Step
 from airflow_provider_asp.waiting import states
 from airflow_provider_asp.waiting.verdict import Verdict, info_to_dict
 
@@ -54,7 +54,6 @@ __all__ = [
     "AspBaseOperator",
     "AspLifecycleOperator",
     "AspTaskMixin",
-    "info_to_dict",
 ]
 
 
@@ -152,6 +151,8 @@ class AspLifecycleOperator(AspBaseOperator):
     #: Stop a processor this task started when the task is killed (the start operator's
     #: argument; no other operator starts a processor on its own).
     cancel_on_kill: bool = False
+    #: Passed to a modify step (the deploy and modify operators take it as an argument).
+    resume_from_checkpoint: bool | None = None
 
     def __init__(
         self,
@@ -187,6 +188,14 @@ class AspLifecycleOperator(AspBaseOperator):
     def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
         """Send the command of ``step``; returns the processor's name afterwards."""
         raise NotImplementedError
+
+    def modify_changes(self, definition: ProcessorDefinition, **more: Any) -> dict[str, Any]:
+        """The ``modify`` keyword arguments for the differences of the plan being carried
+        out, plus ``more``, and ``resume_from_checkpoint`` when it is set."""
+        changes = {**definition.changes(self.plan_now.differences), **more}
+        if self.resume_from_checkpoint is not None:
+            changes["resume_from_checkpoint"] = self.resume_from_checkpoint
+        return changes
 
     def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
         """The task's return value; ``info`` is the processor info dict if the last step
