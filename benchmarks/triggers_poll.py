@@ -43,7 +43,6 @@ import cProfile
 import gc
 import json
 import multiprocessing
-import random
 import shutil
 import statistics
 import time
@@ -104,40 +103,6 @@ class FirstLooks:
         return lambda *args, **kwargs: None
 
 
-class BatchedLooks:
-    """PROTOTYPE of a proposal, not the provider's code (``--batched``): the state looks of
-    one pooled client in one loop share one ``listStreamProcessors`` per round. A look
-    joins the next round; rounds run while looks wait, ``gap`` seconds apart."""
-
-    def __init__(self, processors: Any, gap: float) -> None:
-        self.processors, self.gap = processors, gap
-        self.pending: dict[str, list[asyncio.Future[Any]]] = {}
-        self.rounds: asyncio.Task[None] | None = None
-
-    async def find(self, name: str) -> Any:
-        future = asyncio.get_running_loop().create_future()
-        self.pending.setdefault(name, []).append(future)
-        if self.rounds is None or self.rounds.done():
-            self.rounds = asyncio.create_task(self._run())
-        return await future
-
-    async def _run(self) -> None:
-        await asyncio.sleep(0)  # the looks of this turn of the loop join the first round
-        while self.pending:
-            batch, self.pending = self.pending, {}
-            try:
-                infos = {info.name: info for info in await self.processors.list()}
-            except Exception as exc:
-                for futures in batch.values():
-                    for future in futures:
-                        future.set_exception(exc)
-            else:
-                for name, futures in batch.items():
-                    for future in futures:
-                        future.set_result(infos.get(name))
-            await asyncio.sleep(self.gap)
-
-
 @dataclass
 class Loop:
     """The event loop's longest stall (late wake-ups of a 10 ms sleep) and peak RSS."""
@@ -178,7 +143,7 @@ async def leases(count: int) -> float:
 
 
 async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPauses) -> dict:
-    from airflow_provider_asp.hooks.client_pool import shared_clients
+    from airflow_provider_asp.hooks.client_pool import PooledClient, shared_clients
     from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
 
     count, poll = args.count, args.poll_interval
@@ -191,25 +156,6 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
         def log(self) -> Any:
             return looks
 
-    batches: dict[int, BatchedLooks] = {}
-
-    class BatchedTrigger(Trigger):
-        """PROTOTYPE (``--batched``): the trigger's wait with its looks batched."""
-
-        async def _wait(self) -> Any:
-            self._lease = lease = await self.hook().alease_shared_conn()
-            key = id(lease.client)
-            batched = batches.setdefault(key, BatchedLooks(lease.processors, args.batch_gap))
-            last = None
-            while True:
-                verdict = self.condition.judge(await batched.find(self.processor_name))
-                if verdict.done:
-                    return verdict
-                if last is None or verdict.message != last.message:
-                    self.log.info("%s", verdict.message)
-                last = verdict
-                await asyncio.sleep(self.poll_interval * random.uniform(0.9, 1.1))
-
     figures: dict[str, Any] = {"triggers": count, "poll_interval_s": poll}
     figures["leases_s"] = round(await leases(count), 3)
     gc.collect()
@@ -220,9 +166,8 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
     loop = Loop(peak_rss=rss0)
     watcher = asyncio.create_task(loop.watch())
     end_time = time.time() + 3600
-    kind = BatchedTrigger if args.batched else Trigger
     triggers = [
-        kind(processor_name=f"bench{i}", end_time=end_time, poll_interval=poll)
+        Trigger(processor_name=f"bench{i}", end_time=end_time, poll_interval=poll)
         for i in range(count)
     ]
     events: dict[str, float] = {}
@@ -251,19 +196,30 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
         await watcher
         return figures
 
-    served0, t1 = ask(workspace, "looks"), time.monotonic()
+    lease = triggers[0]._lease
+    assert lease is not None
+    assert isinstance(lease.client, PooledClient)
+    reads = lease.client.reads  # the pooled client's batched reads
+    served0, asked0, rounds0, t1 = (
+        ask(workspace, "looks"),
+        reads.requests,
+        reads.rounds,
+        time.monotonic(),
+    )
     cpu0, emulator_cpu0, kernel0 = _cpu(process), ask(workspace, "cpu"), _system_cpu(process)
     await asyncio.sleep(args.steady_rounds * poll)
     served = ask(workspace, "looks") - served0
+    asked, rounds = reads.requests - asked0, reads.rounds - rounds0
     cpu, emulator_cpu = _cpu(process) - cpu0, ask(workspace, "cpu") - emulator_cpu0
     figures["steady_cpu_kernel_share"] = round((_system_cpu(process) - kernel0) / max(cpu, 1e-9), 2)
     elapsed = time.monotonic() - t1
-    figures["steady_looks_per_s"] = round(served / elapsed, 1)
+    figures["steady_looks_per_s"] = round(asked / elapsed, 1)
+    figures["steady_looks_per_s_expected"] = round(count / poll, 1)
+    figures["steady_commands_per_s"] = round(served / elapsed, 1)
+    figures["steady_looks_per_round"] = round(asked / max(rounds, 1), 1)
     figures["steady_cpu_percent"] = round(cpu / elapsed * 100, 1)
     figures["steady_emulator_cpu_percent"] = round(emulator_cpu / elapsed * 100, 1)
-    figures["steady_cpu_ms_per_look"] = round(cpu / max(served, 1) * 1000, 3)
-    figures["steady_emulator_cpu_ms_per_look"] = round(emulator_cpu / max(served, 1) * 1000, 3)
-    figures["steady_looks_per_s_expected"] = round(count / poll, 1)
+    figures["steady_cpu_us_per_look"] = round(cpu / max(asked, 1) * 1e6, 1)
     figures["max_loop_stall_steady_ms"] = round(loop.stall * 1000, 1)
     figures["longest_gc_pause_steady_ms"] = round(pauses.longest * 1000, 1)
     figures["gc_collections_steady"] = list(pauses.collections)
@@ -295,17 +251,19 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
 
 async def breakdown(count: int) -> dict[str, float]:
     """CPU (this process, GC off, median of 3) per look, layer by layer, ``count`` looks 50
-    at a time through one pooled lease: the trigger's look, the client's ``get_info`` under
-    ``pymongo.timeout`` and without it, the command without the client's retry wrapper,
-    pymongo's bare ``command``; and one ``listStreamProcessors`` for every processor (what
-    one batched look per round would cost)."""
+    at a time through one pooled lease: the trigger's look (batched, as triggers look, and
+    alone), the client's lone ``get_info`` under ``pymongo.timeout`` and without it, the
+    command without the client's retry wrapper, pymongo's bare ``command``; and one
+    ``listStreamProcessors`` of every processor."""
     import pymongo
 
     from airflow_provider_asp.hooks.asp import AspHook
+    from airflow_provider_asp.stream_processing import AsyncStreamProcessors
     from airflow_provider_asp.waiting import asynchronous, conditions
 
     lease = await AspHook().alease_shared_conn()
     processors, client = lease.processors, lease.client
+    plain = AsyncStreamProcessors(client)  # one getStreamProcessor per look
     names = [f"bench{i}" for i in range(count)]
     document = {"getStreamProcessor": names[0]}
     condition = conditions.StateCondition(
@@ -313,11 +271,14 @@ async def breakdown(count: int) -> dict[str, float]:
     )
     deadline = time.time() + 600
     layers: dict[str, Callable[[str], Any]] = {
-        "trigger_look": lambda name: asynchronous.look(
+        "trigger_look_batched": lambda name: asynchronous.look(
             condition, processors, deadline=deadline, command_timeout=60
         ),
-        "client_get_info_under_pymongo_timeout": lambda name: _timed(processors.get_info(name)),
-        "client_get_info": processors.get_info,
+        "trigger_look_alone": lambda name: asynchronous.look(
+            condition, plain, deadline=deadline, command_timeout=60
+        ),
+        "client_get_info_under_pymongo_timeout": lambda name: _timed(plain.get_info(name)),
+        "client_get_info": plain.get_info,
         "client_without_retry_wrapper": lambda name: client._send({"getStreamProcessor": name}),
         "pymongo_command": lambda name: client.mongo_client.admin.command(dict(document)),
     }
@@ -420,13 +381,6 @@ def main() -> None:
         "triggerer does not; its DAG processor does)",
     )
     parser.add_argument(
-        "--batched",
-        action="store_true",
-        help="PROTOTYPE of a proposal: one listStreamProcessors per round for every state "
-        "look of a pooled client (the triggers' waits otherwise unchanged)",
-    )
-    parser.add_argument("--batch-gap", type=float, default=1.0, help="seconds between rounds")
-    parser.add_argument(
         "--max-in-flight",
         type=int,
         help="commands a pooled client lets into pymongo at once (default: the pool's)",
@@ -470,7 +424,6 @@ def main() -> None:
             profiler.dump_stats(args.profile)
         figures["gc_freeze"] = args.gc_freeze
         figures["max_in_flight"] = getattr(client_pool, "MAX_IN_FLIGHT", None)
-        figures["batched_prototype"] = args.batched
     finally:
         ours.send("stop")
         emulator.join(60)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_asp.stream_processing import StreamProcessors
 
-ClientT = TypeVar("ClientT", StreamProcessingClient, AsyncStreamProcessingClient)
+ClientT = TypeVar("ClientT", bound="StreamProcessingClient | AsyncStreamProcessingClient")
 
 _TLS_MARKERS = ("certificate", "ssl", "tls handshake")
 #: Keys of pooled clients are HMACs of the client settings (password included), so that a

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_asp.hooks.batched_reads import BatchedProcessors, BatchedReads
 from airflow_provider_asp.stream_processing import AsyncStreamProcessingClient
 
 if TYPE_CHECKING:
@@ -40,11 +41,21 @@ MAX_IN_FLIGHT = 50
 class PooledClient(AsyncStreamProcessingClient):
     """The asyncio client that leases share: at most :data:`MAX_IN_FLIGHT` commands in
     pymongo at once, the rest waiting their turn in order (``_send`` is the one path of
-    every command of the client; each retry takes its own turn)."""
+    every command of the client; each retry takes its own turn). Its processors' reads
+    are gathered into rounds (:mod:`.batched_reads`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.reads = BatchedReads(self)
+
+    def stream_processors(self) -> BatchedProcessors:
+        """The processors, their ``get_info`` batched with the other leases' reads."""
+        return BatchedProcessors(self, self.reads)
+
+    async def close(self) -> None:
+        await self.reads.close()
+        await super().close()
 
     async def _send(self, document: Document) -> Reply:
         async with self._slots:
@@ -53,7 +64,7 @@ class PooledClient(AsyncStreamProcessingClient):
 
 @dataclasses.dataclass
 class _Shared:
-    client: AsyncStreamProcessingClient
+    client: PooledClient
     leases: int = 0
 
 
@@ -108,7 +119,7 @@ async def _fetch(fetch: Callable[[], Awaitable[WorkspaceSettings]]) -> Workspace
 class ClientLease:
     """One user's share of a pooled client; :meth:`release` it once done (idempotent)."""
 
-    client: AsyncStreamProcessingClient
+    client: PooledClient
     settings: WorkspaceSettings
     key: str
     loop: asyncio.AbstractEventLoop
@@ -137,7 +148,7 @@ class ClientLease:
 def lease(
     key: str,
     settings: WorkspaceSettings,
-    factory: Callable[[], AsyncStreamProcessingClient],
+    factory: Callable[[], PooledClient],
 ) -> ClientLease:
     """A lease on this loop's client for ``key``, made with ``factory`` if there is none.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -272,6 +273,30 @@ def test_list_processors_with_filters(any_workspace: Workspace, db: Any, name: s
         "lastModified",
         "lastStateChange",
     } <= set(item)
+
+
+@pytest.mark.parametrize(
+    "by_name",
+    [
+        lambda names: {"name": {"$in": names}},
+        lambda names: {"name": names[0]},
+        lambda names: {"name": {"$in": [*names, "no-such-processor"]}},
+        lambda names: {"name": {"$in": []}},
+    ],
+)
+def test_list_by_names_lists_what_the_general_filter_lists(
+    db: Any, name: str, by_name: Callable[[list[str]], dict[str, Any]]
+) -> None:
+    names = [f"{name}-{i}" for i in range(3)]
+    for each in names:
+        db.command({"createStreamProcessor": each, "pipeline": inline()})
+    db.command({"startStreamProcessor": names[1]})
+    query = by_name(names)
+    general = {**query, "id": {"$exists": True}}  # the same selection, without the shortcut
+    fast = db.command({"listStreamProcessors": 1, "filter": query})["streamProcessors"]
+    slow = db.command({"listStreamProcessors": 1, "filter": general})["streamProcessors"]
+    assert fast == slow
+    assert {p["name"] for p in fast} <= set(names)
 
 
 def test_list_connections_and_defaults(db: Any) -> None:

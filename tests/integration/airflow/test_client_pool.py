@@ -97,15 +97,15 @@ async def test_a_pooled_client_bounds_the_commands_in_flight(workspace, client, 
         arrange(client, name)
     monkeypatch.setattr(client_pool, "MAX_IN_FLIGHT", 4)
     listener = InFlight()
-    workspace.inject_fault("getStreamProcessor", times=-1, delay=0.05)
+    workspace.inject_fault("getStreamProcessorStats", times=-1, delay=0.05)
     accepted = workspace.connections_accepted
     lease = await AspHook(event_listeners=[listener]).alease_shared_conn()
     try:
-        infos = await asyncio.gather(*(lease.processors.get_info(name) for name in names))
+        stats = await asyncio.gather(*(lease.processors.get(name).stats() for name in names))
     finally:
         await lease.release()
         workspace.clear_faults()
-    assert [info.name for info in infos] == names
+    assert [reply["name"] for reply in stats] == names
     assert listener.most == 4
     # The pool's connections: at most one per command in flight, and the monitor's.
     assert workspace.connections_accepted - accepted <= 4 + 1

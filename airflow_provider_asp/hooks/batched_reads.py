@@ -1,0 +1,152 @@
+"""The looks of many triggers at their processors, shared: one command per round.
+
+In a triggerer, thousands of waits on one connection each read their processor every few
+seconds. A pooled client (:mod:`.client_pool`) gathers these reads
+(:meth:`BatchedProcessors.get_info`): the reads that come while a round is out join the next
+round, which starts as soon as the last one ends. A round of one processor sends
+``getStreamProcessor`` as a lone look would; a round of more sends one
+``listStreamProcessors`` filtered on their names (``{"name": {"$in": [...]}}``, at most
+:data:`NAMES_PER_COMMAND` names per command). So 10,000 waits polling every 5 s cost a
+handful of commands a second instead of 2,000, and their first round a few dozen.
+
+A list item is not the full description (no error code, no stats), so a processor listed
+as FAILED, or not listed at all, is then read alone with ``getStreamProcessor``: a failure
+always carries the server's ``errorMsg``, ``errorCode`` and ``errorRetryable``, and a
+missing processor gets the server's own "not found" error. What a read waits for is bounded
+as a lone command would be: by the ``pymongo.timeout`` it runs under (its share of the
+wait's deadline). A round itself runs outside any caller's timeout, bounded by the client's
+socket timeout; a failed round fails the reads that joined it with its error, which a look
+takes as transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from pymongo import _csot
+from pymongo.errors import AutoReconnect, NetworkTimeout
+
+from airflow_provider_asp.stream_processing import AsyncStreamProcessors
+from airflow_provider_asp.waiting import states
+
+if TYPE_CHECKING:
+    from airflow_provider_asp.stream_processing import (
+        AsyncStreamProcessingClient,
+        StreamProcessorInfo,
+    )
+
+#: Names in one ``listStreamProcessors`` filter: a reply of this many items stays far below
+#: the 16 MB reply limit with pipelines of a few KB each.
+NAMES_PER_COMMAND = 500
+
+#: A read's result: the processor's info (None: not listed) and whether it is the full
+#: description (``getStreamProcessor``) or a list item.
+_Read = tuple["StreamProcessorInfo | None", bool]
+
+
+class BatchedReads:
+    """Gathers the reads of one client's processors into rounds (one event loop)."""
+
+    def __init__(self, client: AsyncStreamProcessingClient) -> None:
+        self._processors = AsyncStreamProcessors(client)
+        self._waiting: dict[str, list[asyncio.Future[_Read]]] = {}
+        self._rounds: asyncio.Task[None] | None = None
+        self.requests = self.rounds = 0  # reads asked and rounds run (tests, benchmarks)
+
+    async def read(self, name: str) -> _Read:
+        """``name``'s info from the next round, waiting at most what is left of the
+        ``pymongo.timeout`` this runs under."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Read] = loop.create_future()
+        self.requests += 1
+        self._waiting.setdefault(name, []).append(future)
+        if self._rounds is None or self._rounds.done():
+            # An empty context: the round must not inherit this caller's pymongo.timeout.
+            self._rounds = contextvars.Context().run(loop.create_task, self._run())
+        remaining = _csot.remaining()
+        if remaining is None:
+            return await future
+        try:
+            return await asyncio.wait_for(future, max(remaining, 0.0))
+        except asyncio.TimeoutError:
+            raise NetworkTimeout(
+                f"getStreamProcessor {name!r}: no reply within {max(remaining, 0.0):.3g} s"
+            ) from None
+
+    async def close(self) -> None:
+        """Stop the rounds; reads still waiting fail as on a lost connection."""
+        rounds, self._rounds = self._rounds, None
+        if rounds is not None and not rounds.done():
+            rounds.cancel()
+            await asyncio.gather(rounds, return_exceptions=True)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # the reads of this turn of the loop join the first round
+        batch: dict[str, list[asyncio.Future[_Read]]] = {}
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, {}
+                self.rounds += 1
+                names = list(batch)
+                if len(names) == 1:
+                    await self._deliver(batch, names, self._one(names[0]))
+                    continue
+                chunks = [
+                    names[i : i + NAMES_PER_COMMAND]
+                    for i in range(0, len(names), NAMES_PER_COMMAND)
+                ]
+                await asyncio.gather(
+                    *(self._deliver(batch, chunk, self._listed(chunk)) for chunk in chunks)
+                )
+        finally:
+            lost = AutoReconnect("the pooled client closed while the read waited")
+            for futures in (*batch.values(), *self._waiting.values()):
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(lost)
+
+    async def _one(self, name: str) -> dict[str, _Read]:
+        return {name: (await self._processors.get_info(name), True)}
+
+    async def _listed(self, names: list[str]) -> dict[str, _Read]:
+        infos = await self._processors.list({"name": {"$in": names}})
+        return {info.name: (info, False) for info in infos}
+
+    @staticmethod
+    async def _deliver(
+        batch: dict[str, list[asyncio.Future[_Read]]],
+        names: list[str],
+        reads: Awaitable[dict[str, _Read]],
+    ) -> None:
+        try:
+            found = await reads
+        except Exception as exc:
+            for name in names:
+                for future in batch[name]:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for name in names:
+            for future in batch[name]:
+                if not future.done():
+                    future.set_result(found.get(name, (None, False)))
+
+
+class BatchedProcessors(AsyncStreamProcessors):
+    """A pooled client's processors: :meth:`get_info` joins the client's rounds; every
+    other call is the plain client's."""
+
+    def __init__(self, client: AsyncStreamProcessingClient, reads: BatchedReads) -> None:
+        super().__init__(client)
+        self._reads = reads
+
+    async def get_info(self, name: str) -> StreamProcessorInfo:
+        """Describe a processor: from the next round, read alone when it is FAILED (for the
+        error's details) or not listed (for the server's "not found")."""
+        info, full = await self._reads.read(name)
+        if info is not None and (full or not states.is_failed(info.state)):
+            return info
+        return await super().get_info(name)
