@@ -31,12 +31,6 @@ def live_triggerers(cluster: AirflowCluster) -> list[int]:
     return [job for (job,) in rows]
 
 
-def triggerer_jobs(cluster: AirflowCluster) -> list[int]:
-    """Ids of every triggerer job ever started, oldest first."""
-    rows = cluster.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
-    return [job for (job,) in rows]
-
-
 # -- what a triggerer's log tells ----------------------------------------------------------
 STARTING = re.compile(r"trigger ID (\d+) starting")
 COMPLETED = re.compile(r"trigger completed .*?name='ID (\d+)'")
