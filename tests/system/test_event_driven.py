@@ -12,11 +12,8 @@ stopped afterwards (:mod:`tests.support.airflow_cluster`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,22 +22,21 @@ import pytest
 
 from tests.support.airflow import PASSWORD
 from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
-
-EXAMPLE = (
-    Path(__file__).resolve().parents[2]
-    / "airflow_provider_asp"
-    / "example_dags"
-    / "asp_event_driven.py"
+from tests.support.event_driven import (
+    DEPLOY,
+    EXAMPLE,
+    FEED,
+    PROCESSOR,
+    REMEDIATION,
+    asset_events,
+    consumed,
+    done_runs,
+    looks,
+    returned,
+    runs,
+    trigger_dag,
+    watchers_running,
 )
-PROCESSOR = "asp_event_driven"
-SOURCE = "asp_event_driven_feed"
-CONSUMER, REMEDIATION, DEPLOY = (
-    "asp_event_driven",
-    "asp_event_driven_remediation",
-    "asp_event_driven_deploy",
-)
-OUTPUT_TRIGGER = "airflow_provider_asp.triggers.events.AspProcessorOutputEventTrigger"
-STATE_TRIGGER = "airflow_provider_asp.triggers.events.AspProcessorStateEventTrigger"
 
 
 @pytest.fixture
@@ -53,7 +49,7 @@ def airflow(tmp_path: Path, workspace, client) -> Iterator[AirflowCluster]:
     cluster = AirflowCluster(tmp_path / "home", settings=settings)
     cluster.migrate()
     shutil.copy(EXAMPLE, cluster.dags / EXAMPLE.name)
-    workspace.add_connection(SOURCE)
+    workspace.add_connection(FEED)
     try:
         with running(cluster):
             cluster.start_api_server()
@@ -66,60 +62,12 @@ def airflow(tmp_path: Path, workspace, client) -> Iterator[AirflowCluster]:
             client.stream_processors().get(PROCESSOR).drop()
 
 
-def trigger_dag(cluster: AirflowCluster, dag_id: str, conf: dict[str, Any]) -> None:
-    """``airflow dags trigger`` (the CLI) in the deployment's environment."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "trigger", dag_id, "--conf", json.dumps(conf)],
-        env=cluster.env,
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-
-
-def runs(cluster: AirflowCluster, dag_id: str) -> list[tuple[str, str]]:
-    return cluster.query("SELECT run_id, state FROM dag_run WHERE dag_id = %s", dag_id)
-
-
-def done_runs(cluster: AirflowCluster, dag_id: str) -> list[str]:
-    """Run ids of finished runs; a failed run fails the test at once."""
-    states = runs(cluster, dag_id)
-    assert "failed" not in {state for _, state in states}, f"{dag_id}: {states}"
-    return [run_id for run_id, state in states if state == "success"]
-
-
-def returned(cluster: AirflowCluster, dag_id: str, task_id: str) -> list[Any]:
-    rows = cluster.query(
-        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = %s AND key = 'return_value'",
-        dag_id,
-        task_id,
-    )
-    return [json.loads(value) for (value,) in rows]
-
-
-def asset_events(cluster: AirflowCluster, asset: str) -> list[dict[str, Any]]:
-    rows = cluster.query(
-        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = %s",
-        asset,
-    )
-    return [json.loads(extra) for (extra,) in rows]
-
-
-def watchers_running(cluster: AirflowCluster) -> bool:
-    rows = cluster.query("SELECT classpath FROM trigger WHERE triggerer_id IS NOT NULL")
-    return {OUTPUT_TRIGGER, STATE_TRIGGER} <= {classpath for (classpath,) in rows}
-
-
-def looks(workspace) -> int:
-    return int(workspace.command_counts().get("getStreamProcessor", 0))
-
-
 @pytest.mark.timeout(480)
 def test_processor_output_and_failure_start_their_dags(workspace, airflow):
     cluster = airflow
     cluster.wait_for(lambda: watchers_running(cluster), 120, "the watchers to run in the triggerer")
     cursors = workspace.command_counts().get("startSampleStreamProcessor", 0)
-    trigger_dag(cluster, DEPLOY, {"source": SOURCE})
+    trigger_dag(cluster, DEPLOY, {"source": FEED})
     cluster.wait_for(lambda: done_runs(cluster, DEPLOY), 120, "the deploy run")
     assert workspace.processors()[PROCESSOR] == "STARTED"
     cluster.wait_for(
@@ -133,19 +81,11 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
         {"device_id": f"device_{i}", "obs": {"watts": watts, "temp": 20}}
         for i, watts in enumerate([450, 320, 410, 100, 500])
     ]
-    workspace.feed(SOURCE, readings)
+    workspace.feed(FEED, readings)
     hot = [r for r in readings if r["obs"]["watts"] >= 400]
 
-    def consumed() -> list[Any]:
-        done_runs(cluster, CONSUMER)
-        return [
-            doc
-            for value in returned(cluster, CONSUMER, "handle_hot_panels")
-            for doc in value["readings"]
-        ]
-
-    cluster.wait_for(lambda: len(consumed()) >= len(hot), 120, "the consumer DAG's runs")
-    assert sorted(consumed(), key=lambda d: d["device_id"]) == hot  # each once, nothing else
+    cluster.wait_for(lambda: len(consumed(cluster)) >= len(hot), 120, "the consumer DAG's runs")
+    assert sorted(consumed(cluster), key=lambda d: d["device_id"]) == hot  # each once, nothing else
     events = asset_events(cluster, "asp_event_driven_hot_panels")  # one, unless a batch split
     assert {(e["from_trigger"], e["payload"]["processor_name"]) for e in events} == {
         (True, PROCESSOR)

@@ -44,6 +44,7 @@ from airflow_provider_asp.stream_processing import StreamProcessingClient, Strea
 from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
+from tests.support.failover import FAILOVER_SETTINGS, live_triggerers
 from tests.support.postgres import PostgresCluster
 
 pytestmark = pytest.mark.system
@@ -62,16 +63,6 @@ START_DELAY = 60.0
 STOP_DELAY = 2.0
 #: Seconds a task may wait at most (so a lost wait fails the test instead of hanging it).
 TASK_TIMEOUT = 600
-HEARTBEAT_SEC = 1
-HEALTH_CHECK_THRESHOLD = 8
-
-FAILOVER_SETTINGS = {
-    # A triggerer writes its job's latest_heartbeat this often (default 5)...
-    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": str(HEARTBEAT_SEC),
-    # ...and one silent for longer (default 30) loses its triggers to a live triggerer
-    # (Trigger.assign_unassigned, run by every triggerer about once a second).
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
-}
 DEPLOYMENT_SETTINGS = {
     **FAILOVER_SETTINGS,
     "AIRFLOW__CORE__PARALLELISM": "4",
@@ -142,16 +133,6 @@ def snapshot(cluster: AirflowCluster) -> dict[str, tuple[str | None, int | None]
         DAG_ID,
     )
     return {task: (state, triggerer) for task, state, triggerer in rows}
-
-
-def live_triggerers(cluster: AirflowCluster) -> list[int]:
-    """Ids of triggerer jobs that heartbeat within the health check threshold."""
-    rows = cluster.query(
-        "SELECT id FROM job WHERE job_type = 'TriggererJob' AND end_date IS NULL "
-        "AND latest_heartbeat > now() - make_interval(secs => %s) ORDER BY id",
-        HEALTH_CHECK_THRESHOLD,
-    )
-    return [job for (job,) in rows]
 
 
 def looked_at_by(cluster: AirflowCluster, job: int, tasks: set[str]) -> set[str]:
