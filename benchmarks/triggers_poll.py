@@ -181,9 +181,11 @@ async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPause
     runs = [asyncio.create_task(first_event(trigger)) for trigger in triggers]
     await until(lambda: len(looks.times) >= count, "the first round")
     figures["first_round_s"] = round(looks.times[-1] - t0, 3)
+    figures["first_round_first_look_s"] = round(looks.times[0] - t0, 3)
     figures["max_loop_stall_first_round_ms"] = round(loop.stall * 1000, 1)
     figures["longest_gc_pause_first_round_ms"] = round(pauses.longest * 1000, 1)
     figures["gc_collections_first_round"] = list(pauses.collections)
+    figures["gc_total_first_round_ms"] = round(pauses.total * 1000, 1)
     figures["memory_added_first_round_mb"] = round((loop.peak_rss - rss0) / 2**20, 1)
     figures["gc_tracked_objects_per_trigger"] = round((len(gc.get_objects()) - objects0) / count)
     loop.stall = 0.0

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
+import itertools
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
@@ -45,15 +47,25 @@ NAMES_PER_COMMAND = 500
 #: A read's result: the processor's info (None: not listed) and whether it is the full
 #: description (``getStreamProcessor``) or a list item.
 _Read = tuple["StreamProcessorInfo | None", bool]
+#: A bounded read: (loop time its bound passes, order, its future, name, seconds it had).
+_Bound = tuple[float, int, "asyncio.Future[_Read]", str, float]
 
 
 class BatchedReads:
-    """Gathers the reads of one client's processors into rounds (one event loop)."""
+    """Gathers the reads of one client's processors into rounds (one event loop).
+
+    A bounded read gets no timer of its own (thousands of them would weigh on the event
+    loop and the garbage collector): the task running the rounds, alive whenever a read
+    waits, fails each read whose bound has passed, at that moment.
+    """
 
     def __init__(self, client: AsyncStreamProcessingClient) -> None:
         self._processors = AsyncStreamProcessors(client)
         self._waiting: dict[str, list[asyncio.Future[_Read]]] = {}
+        self._bounds: list[_Bound] = []  # a heap: the earliest bound first
+        self._order = itertools.count()
         self._rounds: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None  # set when an earlier bound comes
         self.requests = self.rounds = 0  # reads asked and rounds run (tests, benchmarks)
 
     async def read(self, name: str) -> _Read:
@@ -63,18 +75,16 @@ class BatchedReads:
         future: asyncio.Future[_Read] = loop.create_future()
         self.requests += 1
         self._waiting.setdefault(name, []).append(future)
+        remaining = _csot.remaining()
+        if remaining is not None:
+            bound = (loop.time() + remaining, next(self._order), future, name, remaining)
+            heapq.heappush(self._bounds, bound)
+            if self._bounds[0] is bound and self._wake is not None and not self._wake.done():
+                self._wake.set_result(None)  # the earliest bound now: the rounds' task sees it
         if self._rounds is None or self._rounds.done():
             # An empty context: the round must not inherit this caller's pymongo.timeout.
             self._rounds = contextvars.Context().run(loop.create_task, self._run())
-        remaining = _csot.remaining()
-        if remaining is None:
-            return await future
-        try:
-            return await asyncio.wait_for(future, max(remaining, 0.0))
-        except asyncio.TimeoutError:
-            raise NetworkTimeout(
-                f"getStreamProcessor {name!r}: no reply within {max(remaining, 0.0):.3g} s"
-            ) from None
+        return await future
 
     async def close(self) -> None:
         """Stop the rounds; reads still waiting fail as on a lost connection."""
@@ -86,27 +96,58 @@ class BatchedReads:
     async def _run(self) -> None:
         await asyncio.sleep(0)  # the reads of this turn of the loop join the first round
         batch: dict[str, list[asyncio.Future[_Read]]] = {}
+        work: asyncio.Future[None] | None = None
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, {}
                 self.rounds += 1
-                names = list(batch)
-                if len(names) == 1:
-                    await self._deliver(batch, names, self._one(names[0]))
-                    continue
-                chunks = [
-                    names[i : i + NAMES_PER_COMMAND]
-                    for i in range(0, len(names), NAMES_PER_COMMAND)
-                ]
-                await asyncio.gather(
-                    *(self._deliver(batch, chunk, self._listed(chunk)) for chunk in chunks)
-                )
+                work = asyncio.ensure_future(self._round(batch))
+                while not work.done():
+                    self._wake = asyncio.get_running_loop().create_future()
+                    await asyncio.wait(
+                        (work, self._wake),
+                        timeout=self._until_next_bound(),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    self._expire()
+                self._bounds = [bound for bound in self._bounds if not bound[2].done()]
+                heapq.heapify(self._bounds)
         finally:
+            if work is not None and not work.done():
+                work.cancel()
             lost = AutoReconnect("the pooled client closed while the read waited")
             for futures in (*batch.values(), *self._waiting.values()):
                 for future in futures:
                     if not future.done():
                         future.set_exception(lost)
+            self._bounds.clear()
+
+    async def _round(self, batch: dict[str, list[asyncio.Future[_Read]]]) -> None:
+        names = list(batch)
+        if len(names) == 1:
+            await self._deliver(batch, names, self._one(names[0]))
+            return
+        chunks = [names[i : i + NAMES_PER_COMMAND] for i in range(0, len(names), NAMES_PER_COMMAND)]
+        await asyncio.gather(
+            *(self._deliver(batch, chunk, self._listed(chunk)) for chunk in chunks)
+        )
+
+    def _until_next_bound(self) -> float | None:
+        bounds = self._bounds
+        while bounds and bounds[0][2].done():
+            heapq.heappop(bounds)
+        if not bounds:
+            return None
+        return max(bounds[0][0] - asyncio.get_running_loop().time(), 0.0)
+
+    def _expire(self) -> None:
+        bounds, now = self._bounds, asyncio.get_running_loop().time()
+        while bounds and bounds[0][0] <= now:
+            _, _, future, name, seconds = heapq.heappop(bounds)
+            if not future.done():
+                future.set_exception(
+                    NetworkTimeout(f"getStreamProcessor {name!r}: no reply within {seconds:.3g} s")
+                )
 
     async def _one(self, name: str) -> dict[str, _Read]:
         return {name: (await self._processors.get_info(name), True)}

@@ -108,6 +108,8 @@ async def settings(
     now = time.monotonic()
     if lookup is None or not lookup.usable(now):
         lookup = lookups[conn_id] = _Lookup(loop.create_task(_fetch(fetch)), now)
+    if lookup.task.done():  # usable: it gave settings
+        return lookup.task.result()
     return await asyncio.shield(lookup.task)
 
 

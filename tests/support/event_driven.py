@@ -133,7 +133,8 @@ def count(workspace: Workspace, command: str) -> int:
 
 
 def looks(workspace: Workspace) -> int:
-    return count(workspace, "getStreamProcessor")
+    """Reads of processors (a triggerer's reads that come together share one list)."""
+    return count(workspace, "getStreamProcessor") + count(workspace, "listStreamProcessors")
 
 
 def by_device(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -162,6 +162,20 @@ async def test_each_read_keeps_its_own_bound(lease, sent, client, workspace):
     assert (long_.name, other.name) == (names[1], names[2])  # the round went on for them
 
 
+async def test_a_read_waiting_for_the_next_round_keeps_its_bound(lease, sent, client, workspace):
+    names = processors(client, "batch_next_bound", 2)
+    workspace.inject_fault("getStreamProcessor", delay=3.0)  # below the 5 s socket timeout
+    out = asyncio.create_task(lease.processors.get_info(names[0]))  # a round out for 3 s
+    deadline = time.monotonic() + 30
+    while not sent.commands:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    with pymongo.timeout(0.2), pytest.raises(NetworkTimeout):
+        await lease.processors.get_info(names[1])  # it waits for the next round: bounded
+    assert not out.done()  # failed by its bound, not by the end of the round before it
+    assert (await out).name == names[0]
+
+
 async def test_a_cancelled_read_leaves_the_others_their_answer(lease, sent, client, workspace):
     names = processors(client, "batch_cancel", 3)
     workspace.inject_fault("listStreamProcessors", delay=0.5)
