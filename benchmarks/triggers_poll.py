@@ -16,8 +16,11 @@ its processor's start):
   leases, the pool's TLS handshakes and authentications, the looks (``first_round_s``).
   Each trigger's first look is seen by its own "waiting for STARTED" log record (one per
   trigger), not by pymongo command monitoring, which would add its own cost to each look.
-- steady state: ``--steady-rounds`` poll intervals of looks (served per second, by the
-  emulator's count): the longest event-loop stall and GC pause, first round and after.
+- steady state: ``--steady-rounds`` poll intervals of looks: looks asked per second (the
+  pooled client's count; the first round's looks come back together, so the window holds
+  them unevenly), commands served per second (the emulator's count), looks per round (one
+  command a round, see ``hooks/batched_reads.py``), CPU per look, the longest event-loop
+  stall and GC pause, first round and after.
 - state change: the emulator starts every processor, noting when each start was
   acknowledged (CLOCK_MONOTONIC, one clock for both processes); each trigger's lag is
   its event's time minus its processor's start (``lag_max_s``, ``lag_p50_s``).

@@ -9,7 +9,9 @@ goes away takes them with it. Leases are counted; the last release closes the cl
 A pooled client lets at most :data:`MAX_IN_FLIGHT` commands into pymongo at once; the
 others queue on an asyncio semaphore. pymongo's asyncio pool lock scans its waiters on each
 acquire and removes each from the middle of a deque, so thousands of looks queued inside
-pymongo cost time quadratic in their number.
+pymongo cost time quadratic in their number. Its processors' reads (``get_info``, what
+every state look does) are gathered into rounds of one command for many waits
+(:mod:`.batched_reads`).
 
 The connection's settings are fetched once for the leases of a loop that come together
 (:func:`settings`): thousands of triggers started or resumed at once cost one connection

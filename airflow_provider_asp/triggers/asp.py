@@ -7,8 +7,11 @@ sensors' waits in the worker are generated from: a look every ``poll_interval`` 
 the condition is decided or ``end_time`` passes, each command bounded by what is left of it;
 then it yields exactly one event and returns. Transient errors (network, retryable codes)
 only cost a look. Triggers of one connection share one pooled client in the triggerer
-(:meth:`AspHook.alease_shared_conn`); ``cleanup()`` only gives that share back. Kwargs hold
-the connection id, never a secret. Names follow the sensors': ``AspProcessor<What>Trigger``.
+(:meth:`AspHook.alease_shared_conn`), and their reads of processors share its rounds: one
+``listStreamProcessors`` for the looks that come together
+(:mod:`airflow_provider_asp.hooks.batched_reads`); ``cleanup()`` only gives that share back.
+Kwargs hold the connection id, never a secret. Names follow the sensors':
+``AspProcessor<What>Trigger``.
 
 Importing this module imports neither pymongo nor the hook.
 """
@@ -38,7 +41,7 @@ class AspBaseTrigger(BaseTrigger):
     :param end_time: when the wait ends, in seconds since the epoch (absolute, so a
         trigger resumed by another triggerer keeps the same deadline).
     :param asp_conn_id: the ``asp`` connection.
-    :param poll_interval: seconds between two looks (give or take 10 %).
+    :param poll_interval: seconds between two looks at most (the pause is 90-100 % of it).
     :param condition: the fields of :attr:`condition_class` as JSON values
         (:func:`~airflow_provider_asp.waiting.conditions.to_kwargs`).
     """

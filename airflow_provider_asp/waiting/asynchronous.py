@@ -42,8 +42,8 @@ if TYPE_CHECKING:
         StreamProcessorInfo,
     )
 
-#: Each pause between looks is ``poll_interval`` give or take this fraction, so that waits
-#: started together do not stay in step.
+#: Each pause between looks is ``poll_interval`` less up to this fraction, so that waits
+#: started together do not stay in step, and none looks less often than ``poll_interval``.
 POLL_JITTER = 0.1
 
 
@@ -109,7 +109,7 @@ async def wait(
         remaining = deadline - time.time()
         if remaining <= 0:
             return timed_out(name, last)
-        pause = poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+        pause = poll_interval * random.uniform(1 - POLL_JITTER, 1)
         await asyncio.sleep(min(pause, remaining))
 
 
