@@ -8,10 +8,10 @@ arguments, never inside a URI, and no message it builds contains the password.
 from __future__ import annotations
 
 import collections
-import functools
 import hmac
 import json
 import os
+import weakref
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -114,14 +114,23 @@ def is_connection_problem(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionFailure)
 
 
-@functools.lru_cache(maxsize=256)
+#: Pool keys of the settings objects in use: an entry goes with its settings object, so no
+#: password outlives the leases and lookups that hold it.
+_POOL_KEYS: weakref.WeakKeyDictionary[WorkspaceSettings, dict[tuple[tuple[str, int], ...], str]]
+_POOL_KEYS = weakref.WeakKeyDictionary()
+
+
 def _pool_key(settings: WorkspaceSettings, extra: tuple[tuple[str, int], ...]) -> str:
     """The pooled client's key for these settings and client arguments (an HMAC: it shows
-    nothing). Cached: leases that come together share one settings object, and the JSON and
-    HMAC cost about 0.1 ms a lease."""
-    payload = json.dumps([settings.client_kwargs(), extra], sort_keys=True, default=str)
-    digest = hmac.new(_POOL_KEY_SECRET, payload.encode(), "sha256").hexdigest()[:16]
-    return f"{settings.conn_id}:{digest}"
+    nothing). Kept while the settings object lives: leases that come together share one
+    settings object, and the JSON and HMAC cost about 0.1 ms a lease."""
+    keys = _POOL_KEYS.setdefault(settings, {})
+    key = keys.get(extra)
+    if key is None:
+        payload = json.dumps([settings.client_kwargs(), extra], sort_keys=True, default=str)
+        digest = hmac.new(_POOL_KEY_SECRET, payload.encode(), "sha256").hexdigest()[:16]
+        key = keys[extra] = f"{settings.conn_id}:{digest}"
+    return key
 
 
 class AspHook(BaseHook):
