@@ -198,6 +198,8 @@ class ProcessorRegistry:
         self.limits = limits
         self.transition_delay = transition_delay
         self.processors: dict[str, Processor] = {}
+        #: ``{name: (errorMsg, errorCode, errorRetryable)}``: fails when it next starts.
+        self.failures_on_start: dict[str, tuple[str, int, bool]] = {}
         self.samples = SampleBuffers()
         self.scheduler = Scheduler(limits.slice_seconds)
         self._ephemeral_ids = itertools.count(1)
@@ -306,6 +308,9 @@ class ProcessorRegistry:
         job = self.scheduler.add(processor.name, engine.step, failed)
         processor.job = job
         processor.unwatch = engine.watch_sources(job.wake_threadsafe)
+        armed = self.failures_on_start.pop(processor.name, None)
+        if armed is not None:
+            self.mark_failed(processor, *armed)
 
     def _deactivate(self, processor: Processor) -> None:
         """Not running any more: its work leaves the scheduler, its sample buffers end."""
@@ -449,6 +454,10 @@ class ProcessorRegistry:
             processor.expiry = None
         if self.processors.get(processor.name) is processor:
             del self.processors[processor.name]
+
+    def fail_on_start(self, name: str, message: str, code: int, retryable: bool) -> None:
+        """Test hook: ``name`` (there or not yet) FAILS as soon as it next starts."""
+        self.failures_on_start[name] = (message, code, retryable)
 
     def fail(
         self, name: str, message: str, code: int, retryable: bool, after_documents: int | None

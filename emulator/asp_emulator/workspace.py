@@ -407,6 +407,18 @@ class Workspace:
 
         self._call(fail)
 
+    def fail_processor_on_start(
+        self, name: str, message: str, code: int = 125, *, retryable: bool = False
+    ) -> None:
+        """Make ``name`` (there or created later) FAIL as soon as it next starts, with this
+        errorMsg/errorCode: its start takes effect, then it is FAILED (a sink it cannot
+        reach). Once; the start after that runs."""
+
+        async def arm() -> None:
+            self._registry.fail_on_start(name, message, code, retryable)
+
+        self._call(arm)
+
     def inject_fault(
         self,
         command: str,

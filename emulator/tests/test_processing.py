@@ -155,6 +155,32 @@ def test_fail_processor_refuses_a_processor_that_is_not_running(
         workspace.fail_processor(name, "boom")
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.2])
+def test_a_processor_armed_to_fail_on_start_fails_as_it_starts_once(
+    workspace: Workspace, admin: Any, name: str, delay: float
+) -> None:
+    workspace.fail_processor_on_start(name, "sink unreachable", 4242, retryable=True)
+    workspace.set_transition_delay(delay)
+    try:
+        admin.command(
+            {"createStreamProcessor": name, "pipeline": [{"$source": {"documents": []}}, EMIT]}
+        )
+        admin.command({"startStreamProcessor": name})
+        wait_for(lambda: workspace.processors()[name] == "FAILED")
+        reply = admin.command({"getStreamProcessor": name})["result"]
+        assert (reply["errorMsg"], reply["errorCode"], reply["errorRetryable"]) == (
+            "sink unreachable",
+            4242,
+            True,
+        )
+        assert reply["hasStarted"] is True
+        admin.command({"startStreamProcessor": name})  # once: the next start runs
+        wait_for(lambda: workspace.processors()[name] == "STARTED")
+    finally:
+        workspace.set_transition_delay(0.0)
+    admin.command({"stopStreamProcessor": name})
+
+
 def test_restart_resumes_from_checkpoint_and_clear_checkpoints_rereads(
     workspace: Workspace, admin: Any, name: str
 ) -> None:

@@ -236,38 +236,20 @@ def test_asp_lifecycle_survives_transient_faults(airflow_home: Path, workspace: 
 def test_asp_lifecycle_with_a_processor_failing_at_runtime(
     airflow_home: Path, workspace: Workspace
 ) -> None:
-    """A processor that FAILS while running fails the run with its message; teardown cleans."""
+    """A processor that FAILS as it starts fails the run with its message; teardown cleans."""
     name = "lifecycle_failing"
-    stop = threading.Event()
-    failer = threading.Thread(target=fail_when_started, args=(workspace, name, stop))
-    failer.start()
-    try:
-        run = dags_test(
-            airflow_home, "asp_lifecycle", deferrable=False, conf={"processor_name": name}
-        )
-    finally:
-        stop.set()
-        failer.join()
+    workspace.fail_processor_on_start(name, "Kafka partition 3 unreachable", 419)
+    run = dags_test(airflow_home, "asp_lifecycle", deferrable=False, conf={"processor_name": name})
     assert run.state == "failed", (run.states, run.values)
     assert "Kafka partition 3 unreachable" in run.output
     assert f"Stream processor {name!r} FAILED" in run.output
-    # The first task to look after the failure fails with it: the start's one look, or the
-    # sensor's (the failure lands right after the start takes effect); what follows never
-    # runs. (A failure in the middle of a sample: tests/integration, deterministically.)
-    first = "start" if run.states["start"] == "failed" else "wait_until_running"
-    assert run.states[first] == "failed", run.states
-    assert {run.states[t] for t in ("sample", "stats", "stop")} == {"upstream_failed"}
+    # The start's look sees it FAILED (not retryable: no retry); what follows never runs.
+    # (A failure in the middle of a sample: tests/integration, deterministically.)
+    assert run.states["start"] == "failed", run.states
+    assert {run.states[t] for t in ("wait_until_running", "sample", "stats", "stop")} == {
+        "upstream_failed"
+    }
     assert run.states["watcher"] == "failed"
     assert run.states["drop"] == "success"
     assert name not in workspace.processors()
     assert_no_password(airflow_home, run)
-
-
-def fail_when_started(workspace: Workspace, name: str, stop: threading.Event) -> None:
-    """Make ``name`` FAIL as soon as it runs (bounded: 120 s)."""
-    deadline = time.monotonic() + 120
-    while not stop.is_set() and time.monotonic() < deadline:
-        if workspace.processors().get(name) == "STARTED":
-            workspace.fail_processor(name, "Kafka partition 3 unreachable", 419)
-            return
-        stop.wait(0.01)
