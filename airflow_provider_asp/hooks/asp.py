@@ -68,7 +68,7 @@ def describe_failure(exc: BaseException, settings: WorkspaceSettings) -> str:
     where = settings.address
     command = failed_command(exc)
     doing = f" ({command})" if command else ""
-    reason = _first_line(describe_error(exc))
+    reason = describe_error(exc)
     timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
     if isinstance(exc, OperationFailure) and exc.code == 18 and settings.uses_x509:
         return (

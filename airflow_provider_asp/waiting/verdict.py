@@ -226,6 +226,7 @@ def describe_error(exc: BaseException) -> str:
     """The error's class and message (without pymongo's appended details), with its code,
     code name and labels: never empty, even when the message is."""
     text = str(exc).split(", full error")[0].split(" (configured timeouts")[0]
+    text = text.split(", Timeout:")[0]  # a server selection's topology dump
     first_line = text.strip().splitlines()[0] if text.strip() else ""
     kind = type(exc).__name__
     server = getattr(exc, "details", None)

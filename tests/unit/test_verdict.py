@@ -337,6 +337,13 @@ def test_a_pending_verdict_has_no_result():
             "OperationFailure: x (code 2; labels A, B)",
         ),
         (OperationFailure("unauthorized", code=13), "OperationFailure: unauthorized (code 13)"),
+        (
+            ServerSelectionTimeoutError(
+                "127.0.0.1:1: [Errno 111] Connection refused, Timeout: 5.0s, "
+                "Topology Description: <TopologyDescription id: 1, ...>"
+            ),
+            "ServerSelectionTimeoutError: 127.0.0.1:1: [Errno 111] Connection refused",
+        ),
         (ValueError(), "ValueError"),
     ],
 )
