@@ -139,3 +139,16 @@ def looks(workspace: Workspace) -> int:
 
 def by_device(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(documents, key=lambda doc: str(doc["device_id"]))
+
+
+def assert_remediated_once(cluster: AirflowCluster, workspace: Workspace) -> None:
+    """Fail the processor (not retryable): the remediation DAG runs and reports it."""
+    workspace.fail_processor(PROCESSOR, "sink unreachable", code=4242, retryable=False)
+    cluster.wait_for(lambda: done_runs(cluster, REMEDIATION), 120, "the remediation run")
+    (report,) = returned(cluster, REMEDIATION, "report_failure")
+    assert {k: report[k] for k in ("state", "error_msg", "error_code", "error_retryable")} == {
+        "state": "FAILED",
+        "error_msg": "sink unreachable",
+        "error_code": 4242,
+        "error_retryable": False,
+    }

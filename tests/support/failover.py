@@ -4,10 +4,15 @@ are alive and hold which triggers, and which triggers each triggerer runs (by it
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.support.airflow_cluster import AirflowCluster
+from tests.support.airflow import PASSWORD
+from tests.support.airflow_cluster import AirflowCluster, running
 
 HEARTBEAT_SEC = 1
 HEALTH_CHECK_THRESHOLD = 8
@@ -19,6 +24,23 @@ FAILOVER_SETTINGS = {
     # (Trigger.assign_unassigned, run by every triggerer about once a second).
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
 }
+
+
+@contextlib.contextmanager
+def deployed(cluster: AirflowCluster, artifacts: Path) -> Iterator[AirflowCluster]:
+    """The deployment's processes while the block runs: stopped afterwards, their logs kept
+    in ``artifacts``; then no file of the home may hold the workspace password."""
+    try:
+        with running(cluster):
+            yield cluster
+    finally:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        for service in cluster.services.values():
+            with contextlib.suppress(OSError):
+                shutil.copyfile(service.log, artifacts / service.log.name)
+    written = [path for path in cluster.home.rglob("*") if path.is_file()]
+    leaked = [path for path in written if PASSWORD.encode() in path.read_bytes()]
+    assert not leaked, f"the workspace password is written in {leaked}"
 
 
 def live_triggerers(cluster: AirflowCluster) -> list[int]:

@@ -28,11 +28,11 @@ from tests.support.event_driven import (
     FEED,
     PROCESSOR,
     REMEDIATION,
+    assert_remediated_once,
     asset_events,
     consumed,
     done_runs,
     looks,
-    returned,
     runs,
     trigger_dag,
     watchers_running,
@@ -93,15 +93,7 @@ def test_processor_output_and_failure_start_their_dags(workspace, airflow):
     assert sum(e["payload"]["count"] for e in events) == len(hot)
 
     # Failure: one event, one remediation run, however often it is looked at.
-    workspace.fail_processor(PROCESSOR, "sink unreachable", code=4242, retryable=False)
-    cluster.wait_for(lambda: done_runs(cluster, REMEDIATION), 120, "the remediation run")
-    (report,) = returned(cluster, REMEDIATION, "report_failure")
-    assert {k: report[k] for k in ("state", "error_msg", "error_code", "error_retryable")} == {
-        "state": "FAILED",
-        "error_msg": "sink unreachable",
-        "error_code": 4242,
-        "error_retryable": False,
-    }
+    assert_remediated_once(cluster, workspace)
     (restart,) = cluster.query("SELECT state FROM task_instance WHERE task_id = 'restart'")
     assert restart == ("skipped",)  # not retryable: not restarted
     seen = looks(workspace)

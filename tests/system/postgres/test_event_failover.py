@@ -27,7 +27,6 @@ The figures (seconds, wall clock) are printed and written to
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import re
 import shutil
@@ -40,7 +39,7 @@ import pytest
 
 from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, connection_json
-from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
+from tests.support.airflow_cluster import LOOPBACK, AirflowCluster
 from tests.support.event_driven import (
     CONSUMER,
     DEPLOY,
@@ -52,6 +51,7 @@ from tests.support.event_driven import (
     REMEDIATION,
     STATE_TRIGGER,
     as_json,
+    assert_remediated_once,
     asset_events,
     by_device,
     consumed,
@@ -60,7 +60,6 @@ from tests.support.event_driven import (
     hot,
     looks,
     readings,
-    returned,
     runs,
     sent,
     trigger_dag,
@@ -70,6 +69,7 @@ from tests.support.event_driven import (
 from tests.support.failover import (
     FAILOVER_SETTINGS,
     HEARTBEAT_SEC,
+    deployed,
     fresh_heartbeat,
     heartbeat_stalls,
     held_triggers,
@@ -119,17 +119,8 @@ def deployment(
     cluster = AirflowCluster(tmp_path / "home", postgres_cluster, settings)
     cluster.migrate()
     shutil.copy(EXAMPLE, cluster.dags / EXAMPLE.name)
-    try:
-        with running(cluster):
-            yield cluster
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for service in cluster.services.values():
-            with contextlib.suppress(OSError):
-                shutil.copyfile(service.log, ARTIFACTS / service.log.name)
-    written = [path for path in cluster.home.rglob("*") if path.is_file()]
-    leaked = [path for path in written if PASSWORD.encode() in path.read_bytes()]
-    assert not leaked, f"the workspace password is written in {leaked}"
+    with deployed(cluster, ARTIFACTS):
+        yield cluster
 
 
 # -- reading the deployment ----------------------------------------------------------------
@@ -376,15 +367,7 @@ def test_the_surviving_triggerer_takes_the_watchers_over(
     figures["replays_skipped_by_survivor"] = skipped_replays(cluster, survivor)
 
     # 6. A failure starts the remediation DAG once, whichever triggerer told it.
-    workspace.fail_processor(PROCESSOR, "sink unreachable", code=4242, retryable=False)
-    cluster.wait_for(lambda: done_runs(cluster, REMEDIATION), 120, "the remediation run")
-    (report,) = returned(cluster, REMEDIATION, "report_failure")
-    assert {k: report[k] for k in ("state", "error_msg", "error_code", "error_retryable")} == {
-        "state": "FAILED",
-        "error_msg": "sink unreachable",
-        "error_code": 4242,
-        "error_retryable": False,
-    }
+    assert_remediated_once(cluster, workspace)
     seen = looks(workspace)  # both watchers look every 5 s while the processor is down
     cluster.wait_for(lambda: looks(workspace) >= seen + 4, 60, "more looks at the processor")
     assert len(asset_events(cluster, FAILURE_ASSET)) == 1

@@ -27,11 +27,9 @@ without, starts succeed at once and only the sensors defer.
 from __future__ import annotations
 
 import collections
-import contextlib
 import inspect
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,8 +41,8 @@ import pytest
 from airflow_provider_asp.stream_processing import StreamProcessingClient, StreamProcessors
 from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
-from tests.support.airflow_cluster import LOOPBACK, AirflowCluster, running
-from tests.support.failover import FAILOVER_SETTINGS, live_triggerers
+from tests.support.airflow_cluster import LOOPBACK, AirflowCluster
+from tests.support.failover import FAILOVER_SETTINGS, deployed, live_triggerers
 from tests.support.postgres import PostgresCluster
 
 pytestmark = pytest.mark.system
@@ -190,17 +188,8 @@ def deployment(
     settings = {**DEPLOYMENT_SETTINGS, "AIRFLOW_CONN_ASP_DEFAULT": connection_json(workspace)}
     cluster = AirflowCluster(tmp_path / "home", postgres_cluster, settings)
     cluster.migrate()
-    try:
-        with running(cluster):
-            yield cluster
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for service in cluster.services.values():
-            with contextlib.suppress(OSError):
-                shutil.copyfile(service.log, ARTIFACTS / service.log.name)
-    written = [path for path in cluster.home.rglob("*") if path.is_file()]
-    leaked = [path for path in written if PASSWORD.encode() in path.read_bytes()]
-    assert not leaked, f"the workspace password is written in {leaked}"
+    with deployed(cluster, ARTIFACTS):
+        yield cluster
 
 
 @dataclass
