@@ -6,8 +6,8 @@ seconds. A pooled client (:mod:`.client_pool`) gathers these reads
 round, which starts as soon as the last one ends. A round of one processor sends
 ``getStreamProcessor`` as a lone look would; a round of more sends one
 ``listStreamProcessors`` filtered on their names (``{"name": {"$in": [...]}}``, at most
-:data:`NAMES_PER_COMMAND` names per command). So 10,000 waits polling every 5 s cost a
-handful of commands a second instead of 2,000, and their first round a few dozen.
+:data:`NAMES_PER_COMMAND` names per command). So 10,000 waits polling every 5 s cost a few
+dozen commands a second instead of 2,000, and their first round twenty.
 
 A list item is not the full description (no error code, no stats), so a processor listed
 as FAILED, or not listed at all, is then read alone with ``getStreamProcessor``: a failure
