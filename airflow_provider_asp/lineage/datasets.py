@@ -94,26 +94,24 @@ def registry(connections: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str,
     }
 
 
-def _first_server(value: Any) -> str | None:
-    """The first ``host[:port]`` of a comma-separated string or a list of them."""
+def _first_server(value: Any, default_port: int) -> str | None:
+    """The first ``host[:port]`` of a comma-separated string or a list of them, with
+    ``default_port`` when it has none."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         return None
-    for item in items:
-        if isinstance(item, str) and item.strip():
-            return item.strip()
-    return None
-
-
-def kafka_server(entry: Mapping[str, Any]) -> str | None:
-    """``host:port`` of the first bootstrap server of a registry entry (port 9092 if absent)."""
-    server = _first_server(entry.get("bootstrapServers"))
+    server = next((item.strip() for item in items if isinstance(item, str) and item.strip()), None)
     if server is None:
         return None
     host, colon, port = server.rpartition(":")
     if colon and host and port.isdigit():
         return server
-    return f"{server}:{KAFKA_DEFAULT_PORT}"
+    return f"{server}:{default_port}"
+
+
+def kafka_server(entry: Mapping[str, Any]) -> str | None:
+    """``host:port`` of the first bootstrap server of a registry entry (port 9092 if absent)."""
+    return _first_server(entry.get("bootstrapServers"), KAFKA_DEFAULT_PORT)
 
 
 def mongodb_server(entry: Mapping[str, Any]) -> str | None:
@@ -123,13 +121,7 @@ def mongodb_server(entry: Mapping[str, Any]) -> str | None:
     if not isinstance(text, str) or not text.startswith("mongodb://"):
         return None
     hosts = text[len("mongodb://") :].split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
-    server = _first_server(hosts)
-    if server is None:
-        return None
-    host, colon, port = server.rpartition(":")
-    if colon and host and port.isdigit():
-        return server
-    return f"{server}:{MONGODB_DEFAULT_PORT}"
+    return _first_server(hosts, MONGODB_DEFAULT_PORT)
 
 
 # -- pipeline to datasets ------------------------------------------------------------------------
