@@ -52,6 +52,7 @@ from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.serialization import to_jsonable
 from airflow_provider_asp.triggers import event_rules as rules
 from airflow_provider_asp.waiting import states
+from airflow_provider_asp.waiting.deadline import raise_if_cancelled
 from airflow_provider_asp.waiting.matching import callable_path, check_query
 
 if TYPE_CHECKING:
@@ -100,20 +101,6 @@ def _refused() -> Iterator[None]:
         raise AspWatcherArgumentError(str(exc)) from None
 
 
-def _check_cancelled() -> None:
-    """Raise CancelledError if the running task is being cancelled.
-
-    A cancellation that reaches pymongo while it sends a command can be lost: Python 3.11's
-    ``asyncio.wait_for``, which pymongo sends with, returns normally when the send finished
-    at the same moment, and the task goes on as if never cancelled (a trigger the triggerer
-    removed would then watch forever). The loops check after every command.
-    """
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    if cancelling is not None and cancelling():
-        raise asyncio.CancelledError
-
-
 def _now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
@@ -151,7 +138,7 @@ class TriggerMemory:
                 self._log.warning("Could not read the asset state store: %s", exc)
                 continue
             finally:
-                _check_cancelled()
+                raise_if_cancelled()
             if isinstance(value, dict):
                 self._saved = value
                 return dict(value)
@@ -166,7 +153,7 @@ class TriggerMemory:
                 await asyncio.wait_for(accessor.aset(self.key, value), MEMORY_TIMEOUT)
             except Exception as exc:
                 self._log.warning("Could not write the asset state store: %s", exc)
-            _check_cancelled()
+            raise_if_cancelled()
         self._saved = value
 
 
@@ -290,7 +277,7 @@ class AspEventTrigger(BaseEventTrigger):
         except Exception as exc:
             await self.after_error(exc, doing)
             return False, None
-        _check_cancelled()
+        raise_if_cancelled()
         self._errors = 0
         return True, value
 
@@ -301,7 +288,7 @@ class AspEventTrigger(BaseEventTrigger):
         from airflow_provider_asp.stream_processing.sampling import Backoff
         from airflow_provider_asp.waiting.verdict import describe_error, transient
 
-        _check_cancelled()
+        raise_if_cancelled()
         self._errors = min(self._errors + 1, IDLE_POLLS_CAP)
         delay = Backoff(ERROR_PAUSE[0], ERROR_PAUSE[1]).delay(self._errors)
         settings = None if self._lease is None else self._lease.settings
@@ -488,7 +475,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                 if transient(self.processor_name, exc) is not None:
                     continue  # the cursor is still good: the same getMore again
                 return  # it stopped, failed or went away: look at it again
-            _check_cancelled()
+            raise_if_cancelled()
             self._errors = 0
             now = time.monotonic()
             for document in documents:

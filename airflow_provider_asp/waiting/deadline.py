@@ -33,5 +33,6 @@ def raise_if_cancelled() -> None:
         task = asyncio.current_task()
     except RuntimeError:
         return
-    if task is not None and task.cancelling():
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None and cancelling():
         raise asyncio.CancelledError
