@@ -15,8 +15,9 @@ always carries the server's ``errorMsg``, ``errorCode`` and ``errorRetryable``, 
 missing processor gets the server's own "not found" error. What a read waits for is bounded
 as a lone command would be: by the ``pymongo.timeout`` it runs under (its share of the
 wait's deadline). A round itself runs outside any caller's timeout, bounded by the client's
-socket timeout; a failed round fails the reads that joined it with its error, which a look
-takes as transient.
+socket timeout; a round failed by a transient error (network, a retryable code) fails the
+reads that joined it with that error, which a look takes as transient; a list the server
+refuses (a reply over its size limit, a filter it does not take) sends each read alone.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pymongo import _csot
-from pymongo.errors import AutoReconnect, NetworkTimeout
+from pymongo.errors import AutoReconnect, NetworkTimeout, PyMongoError
 
 from airflow_provider_asp.stream_processing import AsyncStreamProcessors
 from airflow_provider_asp.waiting import states
+from airflow_provider_asp.waiting.verdict import is_transient
 
 if TYPE_CHECKING:
     from airflow_provider_asp.stream_processing import (
@@ -153,7 +155,14 @@ class BatchedReads:
         return {name: (await self._processors.get_info(name), True)}
 
     async def _listed(self, names: list[str]) -> dict[str, _Read]:
-        infos = await self._processors.list({"name": {"$in": names}})
+        try:
+            infos = await self._processors.list({"name": {"$in": names}})
+        except PyMongoError as exc:
+            if is_transient(exc):
+                raise
+            # Refused (a reply too large, a filter the server does not take): each read
+            # then asks alone, as it would without rounds, rather than failing its wait.
+            return {}
         return {info.name: (info, False) for info in infos}
 
     @staticmethod

@@ -142,6 +142,14 @@ async def test_a_failed_round_is_a_transient_look_for_each_and_the_next_round_re
     assert [v.outcome for v in second] == [Outcome.SUCCESS] * 4
 
 
+async def test_a_list_the_server_refuses_falls_back_to_lone_reads(lease, sent, client, workspace):
+    names = processors(client, "batch_refused", 3)
+    workspace.inject_fault("listStreamProcessors", code=10334, message="BSONObjectTooLarge")
+    infos = await asyncio.gather(*(lease.processors.get_info(name) for name in names))
+    assert [(info.name, info.state) for info in infos] == [(name, "STARTED") for name in names]
+    assert sent.names() == ["listStreamProcessors"] + ["getStreamProcessor"] * 3
+
+
 async def test_each_read_keeps_its_own_bound(lease, sent, client, workspace):
     names = processors(client, "batch_bound", 3)
     workspace.inject_fault("listStreamProcessors", delay=3.0)
