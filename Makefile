@@ -17,14 +17,14 @@ export ASP_POSTGRES_TESTS
 
 .PHONY: setup chromium test lint typecheck synchro synchro-check unit system demo bench clean
 
-# Both distributions of this repository, editable: the provider (with its test extra) and
-# the emulator (emulator/). Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE
+# The three distributions of this repository, editable: the core (core/), the provider (with
+# its test extra) and the emulator (emulator/). Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE
 # is set, a venv without .pyc files makes every Airflow command start about 3x slower.
-$(STAMP): pyproject.toml emulator/pyproject.toml constraints.txt
+$(STAMP): pyproject.toml core/pyproject.toml emulator/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt \
-	  -e ./emulator -e '.[test]'
+	  -e ./core -e ./emulator -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

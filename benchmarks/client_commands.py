@@ -39,12 +39,12 @@ import pymongo
 from bson.int64 import Int64
 
 import airflow_provider_asp
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
     StreamProcessor,
 )
-from airflow_provider_asp.stream_processing.sampling import SampleState
+from asp_core.stream_processing.sampling import SampleState
 from asp_emulator import Workspace
 from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 

@@ -66,7 +66,7 @@ WATCH: dict[str, Any] = {
 def serve_workspace(conn: Connection, pipeline: list[dict[str, Any]]) -> None:
     """A workspace with the processor STARTED on the solar source at 0 docs/s; then answer
     ``("rate", r)``, ``("input",)`` (readings made so far) and ``("stop",)``."""
-    from airflow_provider_asp.stream_processing import StreamProcessingClient
+    from asp_core.stream_processing import StreamProcessingClient
     from asp_emulator import Workspace
 
     with Workspace(solar_rate=0) as ws, StreamProcessingClient(ws.uri) as client:

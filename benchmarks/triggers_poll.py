@@ -146,8 +146,8 @@ async def leases(count: int) -> float:
 
 
 async def bench(workspace: Connection, args: argparse.Namespace, pauses: GcPauses) -> dict:
-    from airflow_provider_asp.hooks.client_pool import PooledClient, shared_clients
     from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
+    from asp_core.client_pool import PooledClient, shared_clients
 
     count, poll = args.count, args.poll_interval
     looks = FirstLooks()
@@ -263,8 +263,8 @@ async def breakdown(count: int) -> dict[str, float]:
     import pymongo
 
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.stream_processing import AsyncStreamProcessors
-    from airflow_provider_asp.waiting import asynchronous, conditions
+    from asp_core.stream_processing import AsyncStreamProcessors
+    from asp_core.waiting import asynchronous, conditions
 
     lease = await AspHook().alease_shared_conn()
     processors, client = lease.processors, lease.client
@@ -343,7 +343,7 @@ def serve_workspace(conn: Connection, count: int) -> None:
     """The emulator's process: ``count`` CREATED processors, then answer requests:
     ``accepted`` (connections), ``looks`` (getStreamProcessor commands), ``start_all``
     (``{name: monotonic time its start was acknowledged}``)."""
-    from airflow_provider_asp.stream_processing import StreamProcessingClient
+    from asp_core.stream_processing import StreamProcessingClient
     from asp_emulator import Workspace
 
     stages: list[dict[str, Any]] = [
@@ -408,10 +408,8 @@ def main() -> None:
     emulator.start()
     try:
         os.environ["AIRFLOW_CONN_ASP_DEFAULT"] = json.dumps(ours.recv())
-        import airflow_provider_asp.hooks.asp
-        import airflow_provider_asp.triggers.asp
-        import airflow_provider_asp.waiting.asynchronous  # noqa: F401
-        from airflow_provider_asp.hooks import client_pool
+        import asp_core.waiting.asynchronous  # noqa: F401
+        from asp_core import client_pool
 
         if args.max_in_flight is not None:
             client_pool.MAX_IN_FLIGHT = args.max_in_flight

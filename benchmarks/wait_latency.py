@@ -92,7 +92,7 @@ def measure(ws: Workspace, kind: str, deferred: bool, index: int) -> float:
         AspProcessorStateSensor,
         AspProcessorStatsSensor,
     )
-    from airflow_provider_asp.stream_processing import StreamProcessingClient
+    from asp_core.stream_processing import StreamProcessingClient
 
     name = f"{kind.replace(' ', '_')}_{'d' if deferred else 'w'}_{index}"
     common: dict[str, Any] = {"task_id": "t", "processor_name": name, "deferrable": deferred}

@@ -29,7 +29,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from airflow_provider_asp.stream_processing import StreamProcessingClient  # noqa: E402
+from asp_core.stream_processing import StreamProcessingClient  # noqa: E402
 from asp_emulator import Workspace  # noqa: E402
 from asp_emulator.monitoring import CommandRecorder  # noqa: E402
 from tests.support.airflow import (  # noqa: E402

@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (asynchronous source, synchronous target), relative to the repository root.
 PAIRS: tuple[tuple[str, str], ...] = (
     (
-        "airflow_provider_asp/stream_processing/asynchronous.py",
-        "airflow_provider_asp/stream_processing/synchronous.py",
+        "core/asp_core/stream_processing/asynchronous.py",
+        "core/asp_core/stream_processing/synchronous.py",
     ),
     (
-        "airflow_provider_asp/waiting/asynchronous.py",
-        "airflow_provider_asp/waiting/synchronous.py",
+        "core/asp_core/waiting/asynchronous.py",
+        "core/asp_core/waiting/synchronous.py",
     ),
 )
 

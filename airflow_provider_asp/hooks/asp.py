@@ -7,130 +7,32 @@ arguments, never inside a URI, and no message it builds contains the password.
 
 from __future__ import annotations
 
-import collections
-import hmac
-import json
-import os
-import weakref
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_asp.exceptions import AspConnectionConfigError, AspConnectionError
-from airflow_provider_asp.hooks import client_pool
 from airflow_provider_asp.hooks.connection_form import (
     legacy_field_behaviour,
     legacy_form_widgets,
+    settings_from_connection,
 )
-from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
-from airflow_provider_asp.stream_processing import (
+from asp_core import client_pool
+from asp_core.diagnosis import connection_error, connection_summary, describe_failure
+from asp_core.errors import AspConnectionConfigError, AspConnectionError
+from asp_core.settings import WorkspaceSettings
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )
-from airflow_provider_asp.waiting.states import normalize_state
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_provider_asp.stream_processing import StreamProcessors
+    from asp_core.stream_processing import StreamProcessors
 
 ClientT = TypeVar("ClientT", bound="StreamProcessingClient | AsyncStreamProcessingClient")
-
-_TLS_MARKERS = ("certificate", "ssl", "tls handshake")
-#: Keys of pooled clients are HMACs of the client settings (password included), so that a
-#: changed connection gets a new client, and a key shows nothing.
-_POOL_KEY_SECRET = os.urandom(16)
-
-
-def _first_line(text: str) -> str:
-    """pymongo's error without the timeouts and topology dump it appends."""
-    return text.split(" (configured timeouts")[0].split(", Timeout:")[0]
-
-
-def describe_failure(exc: BaseException, settings: WorkspaceSettings) -> str:
-    """One sentence saying what went wrong (authentication, TLS, reachability, time, a
-    refusal or the settings), naming the command, the host, the configured timeouts and the
-    underlying reason: its class, code, code name and labels, never an empty text. The
-    password never appears (callers also :meth:`WorkspaceSettings.scrub` the result)."""
-    from pymongo.errors import (
-        ConfigurationError,
-        ConnectionFailure,
-        NetworkTimeout,
-        OperationFailure,
-        ServerSelectionTimeoutError,
-    )
-
-    from airflow_provider_asp.stream_processing.protocol import failed_command
-    from airflow_provider_asp.waiting.verdict import describe_error
-
-    where = settings.address
-    command = failed_command(exc)
-    doing = f" ({command})" if command else ""
-    reason = describe_error(exc)
-    timeouts = ", ".join(f"{k} {v} ms" for k, v in settings.timeouts_ms.items() if v)
-    if isinstance(exc, OperationFailure) and exc.code == 18 and settings.uses_x509:
-        return (
-            f"Authentication failed at {where} for the client certificate "
-            f"{settings.tls_certificate_key_file!r}: its subject must be a user of the "
-            "workspace in '$external' (MONGODB-X509), and the certificate signed by a CA the "
-            "workspace trusts."
-        )
-    if isinstance(exc, OperationFailure) and exc.code == 18:
-        return (
-            f"Authentication failed for user {settings.login!r} at {where}: check the "
-            f"login, the password and the auth source ({settings.auth_source!r})."
-        )
-    if isinstance(exc, OperationFailure) and exc.code == 13:
-        return f"Connected to {where}, but the user is not allowed to run this{doing}: {reason}"
-    timed_out = isinstance(exc, NetworkTimeout) or getattr(exc, "timeout", False) is True
-    if timed_out and not isinstance(exc, ServerSelectionTimeoutError):
-        return (
-            f"The workspace at {where} did not answer in time{doing} "
-            f"(configured: {timeouts or 'pymongo defaults'}; or the task's own deadline): "
-            f"{reason}"
-        )
-    if isinstance(exc, OperationFailure):
-        return f"The workspace at {where} refused the command{doing}: {reason}"
-    if isinstance(exc, ConnectionFailure):
-        if any(marker in str(exc).lower() for marker in _TLS_MARKERS):
-            return f"TLS with {where} failed (is the CA file right?){doing}: {reason}"
-        return (
-            f"Cannot reach the workspace at {where}{doing} "
-            f"({timeouts or 'pymongo defaults'}): {reason}"
-        )
-    if isinstance(exc, (ConfigurationError, OSError, AspConnectionConfigError)):
-        return f"Invalid connection settings: {_first_line(str(exc)) or reason}"
-    return reason
-
-
-def is_connection_problem(exc: BaseException) -> bool:
-    """Whether ``exc`` is about reaching or logging in to the workspace (not a command)."""
-    from pymongo.errors import ConnectionFailure, OperationFailure
-
-    if isinstance(exc, OperationFailure):
-        return exc.code in (13, 18)
-    return isinstance(exc, ConnectionFailure)
-
-
-#: Pool keys of the settings objects in use: an entry goes with its settings object, so no
-#: password outlives the leases and lookups that hold it.
-_POOL_KEYS: weakref.WeakKeyDictionary[WorkspaceSettings, dict[tuple[tuple[str, int], ...], str]]
-_POOL_KEYS = weakref.WeakKeyDictionary()
-
-
-def _pool_key(settings: WorkspaceSettings, extra: tuple[tuple[str, int], ...]) -> str:
-    """The pooled client's key for these settings and client arguments (an HMAC: it shows
-    nothing). Kept while the settings object lives: leases that come together share one
-    settings object, and the JSON and HMAC cost about 0.1 ms a lease."""
-    keys = _POOL_KEYS.setdefault(settings, {})
-    key = keys.get(extra)
-    if key is None:
-        payload = json.dumps([settings.client_kwargs(), extra], sort_keys=True, default=str)
-        digest = hmac.new(_POOL_KEY_SECRET, payload.encode(), "sha256").hexdigest()[:16]
-        key = keys[extra] = f"{settings.conn_id}:{digest}"
-    return key
 
 
 class AspHook(BaseHook):
@@ -168,14 +70,14 @@ class AspHook(BaseHook):
     def settings(self) -> WorkspaceSettings:
         """The checked connection (fetched once)."""
         conn = self.get_connection(self.asp_conn_id)
-        return self._checked(WorkspaceSettings.from_connection(conn, conn.extra_dejson))
+        return self._checked(settings_from_connection(conn, conn.extra_dejson))
 
     async def asettings(self) -> WorkspaceSettings:
         """The checked connection, fetched without blocking the event loop."""
         conn: Connection = await self.aget_connection(self.asp_conn_id)
         aextra = getattr(conn, "aextra_dejson", None)
         extra = await aextra() if aextra is not None else conn.extra_dejson
-        return self._checked(WorkspaceSettings.from_connection(conn, extra))
+        return self._checked(settings_from_connection(conn, extra))
 
     def _checked(self, settings: WorkspaceSettings) -> WorkspaceSettings:
         if settings.tls_allow_invalid_certificates:
@@ -183,7 +85,7 @@ class AspHook(BaseHook):
                 "INSECURE: connection %r has tls_allow_invalid_certificates on. The workspace "
                 "certificate is NOT verified, so anyone on the network path can impersonate "
                 "the workspace and read the credentials. Never use this in production.",
-                settings.conn_id,
+                settings.source,
             )
         return settings
 
@@ -192,7 +94,7 @@ class AspHook(BaseHook):
             return cls(**settings.client_kwargs(), **self._client_kwargs)
         except Exception as exc:
             raise AspConnectionConfigError(
-                settings.conn_id, settings.scrub(describe_failure(exc, settings))
+                settings.source, settings.scrub(describe_failure(exc, settings))
             ) from None
 
     # -- clients --------------------------------------------------------------------------
@@ -222,14 +124,10 @@ class AspHook(BaseHook):
         of a loop that come together (:func:`client_pool.settings`)."""
         settings = await client_pool.settings(self.asp_conn_id, self.asettings)
         return client_pool.lease(
-            self._pool_key(settings),
+            client_pool.pool_key(settings, self._client_kwargs),
             settings,
             lambda: self._new_client(client_pool.PooledClient, settings),
         )
-
-    def _pool_key(self, settings: WorkspaceSettings) -> str:
-        extra = tuple(sorted((key, id(value)) for key, value in self._client_kwargs.items()))
-        return _pool_key(settings, extra)
 
     def close(self) -> None:
         """Close the sync client (the async one needs :meth:`aclose`)."""
@@ -269,12 +167,7 @@ class AspHook(BaseHook):
     def explain(self, exc: BaseException) -> AspConnectionError | None:
         """For a failure to reach or log in to the workspace, an error saying which, in
         plain words and without secrets; None for anything else."""
-        if not is_connection_problem(exc):
-            return None
-        settings = self.settings
-        return AspConnectionError(
-            settings.scrub(f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}")
-        )
+        return connection_error(exc, self.settings)
 
     # -- test_connection ------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
@@ -290,10 +183,4 @@ class AspHook(BaseHook):
                 processors = client.stream_processors().list()
         except Exception as exc:
             return False, settings.scrub(describe_failure(exc, settings))
-        states = collections.Counter(normalize_state(p.state) for p in processors)
-        detail = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
-        user = f" as {settings.login!r}" if settings.login else ""
-        return True, (
-            f"Connected to the workspace at {settings.address}{user}: "
-            f"{len(processors)} stream processor(s){f' ({detail})' if detail else ''}."
-        )
+        return True, connection_summary(settings, processors)

@@ -1,15 +1,24 @@
-"""The ``asp`` connection form, declared once.
+"""The ``asp`` connection form, declared once, and the connection turned into core settings.
 
 Airflow 3.2+ reads :data:`CONN_FIELDS` and :data:`UI_FIELD_BEHAVIOUR` from the provider
 info without importing the hook; older versions call the hook's classmethods, which
 :func:`legacy_form_widgets` and :func:`legacy_field_behaviour` build from the same data.
+:func:`settings_from_connection` is the one adapter from an Airflow ``Connection`` to
+:class:`asp_core.settings.WorkspaceSettings`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_PORT = 27017
+from asp_core.settings import DEFAULT_PORT, WorkspaceSettings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+#: Extras saved by Airflow 2's forms carried this prefix.
+_LEGACY_PREFIX = "extra__asp__"
 
 
 def _text(label: str, description: str) -> dict[str, Any]:
@@ -131,3 +140,16 @@ def legacy_form_widgets() -> dict[str, Any]:
                 widget=BS3TextFieldWidget(),
             )
     return widgets
+
+
+def settings_from_connection(conn: Connection, extra: Mapping[str, Any]) -> WorkspaceSettings:
+    """Check ``conn`` (with its parsed ``extra``) and build the core's settings."""
+    extras = {str(key).removeprefix(_LEGACY_PREFIX): value for key, value in extra.items()}
+    fields = {
+        **extras,
+        "host": conn.host,
+        "port": conn.port,
+        "username": conn.login,
+        "password": conn.password,
+    }
+    return WorkspaceSettings.from_mapping(fields, source=conn.conn_id)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from airflow_provider_asp.lineage.datasets import SCHEME, asp_namespace, pipeline_lineage
+from asp_core.lineage import SCHEME, asp_namespace, pipeline_lineage
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset

@@ -13,8 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_asp.lineage.datasets import SCHEME, LineageDataset, PipelineLineage
-from airflow_provider_asp.serialization import to_jsonable
+from asp_core.jsonable import to_jsonable
+from asp_core.lineage import SCHEME, LineageDataset, PipelineLineage
 
 #: The "dialect" of the pipeline in the job's SQL facet.
 PIPELINE_DIALECT = "atlas-stream-processing"

@@ -2,7 +2,7 @@
 
 Names follow one pattern: an operator is a verb on a processor (``Asp<Verb>ProcessorOperator``;
 ``AspGetProcessorStatsOperator`` reads its stats). Each lifecycle operator looks at the
-processor, computes its plan (:mod:`~airflow_provider_asp.operators.plan`), logs it and
+processor, computes its plan (:mod:`~asp_core.plans.plan`), logs it and
 carries it out (:class:`~airflow_provider_asp.operators.base.AspLifecycleOperator`), so a
 retried task never repeats a command that already took effect. Importing this module imports
 neither pymongo nor the hook, and touches no connection; arguments are checked after
@@ -15,14 +15,15 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.exceptions import (
+from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
+from airflow_provider_asp.operators.lineage import AspLineageMixin
+from asp_core import arguments
+from asp_core.errors import (
     AspInputError,
     AspProcessorNotFoundError,
 )
-from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
-from airflow_provider_asp.operators.lineage import AspLineageMixin
-from airflow_provider_asp.operators.plan import (
+from asp_core.jsonable import to_jsonable
+from asp_core.plans.plan import (
     IF_EXISTS_POLICIES,
     Plan,
     ProcessorDefinition,
@@ -34,13 +35,12 @@ from airflow_provider_asp.operators.plan import (
     start_plan,
     stop_plan,
 )
-from airflow_provider_asp.serialization import to_jsonable
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.verdict import failure_error
+from asp_core.waiting import states
+from asp_core.waiting.verdict import failure_error
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.operators.actions import ProcessorActions
-    from airflow_provider_asp.stream_processing import (
+    from asp_core.plans.actions import ProcessorActions
+    from asp_core.stream_processing import (
         CreateStreamProcessorOptions,
         StartStreamProcessorOptions,
         StreamProcessorInfo,
@@ -97,7 +97,7 @@ class AspDefinitionOperator(AspLifecycleOperator):
 
     def definition(self) -> tuple[ProcessorDefinition, CreateStreamProcessorOptions]:
         """The checked definition, and the options to create it with."""
-        from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
+        from asp_core.stream_processing import CreateStreamProcessorOptions
 
         definition = ProcessorDefinition(
             arguments.pipeline(self.pipeline), arguments.document(self.dlq, "dlq"), self.tier
@@ -220,7 +220,7 @@ class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         self.cancel_on_kill = cancel_on_kill
 
     def options(self) -> StartStreamProcessorOptions:
-        from airflow_provider_asp.stream_processing import StartStreamProcessorOptions
+        from asp_core.stream_processing import StartStreamProcessorOptions
 
         with arguments.client_checks():
             return StartStreamProcessorOptions(
@@ -371,7 +371,7 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         self.restart = restart
 
     def checked(self) -> tuple[ProcessorDefinition, str | None]:
-        from airflow_provider_asp.stream_processing import VALID_TIERS
+        from asp_core.stream_processing import VALID_TIERS
 
         definition = ProcessorDefinition(
             None if self.pipeline is None else arguments.pipeline(self.pipeline),
@@ -536,7 +536,7 @@ class AspSampleProcessorOperator(AspBaseOperator):
 
     @staticmethod
     def _check_running(info: StreamProcessorInfo) -> None:
-        from airflow_provider_asp.exceptions import AspProcessorStateError
+        from asp_core.errors import AspProcessorStateError
 
         if states.is_failed(info.state):
             raise failure_error(info)
@@ -570,7 +570,7 @@ class AspGetProcessorStatsOperator(AspBaseOperator):
     def run_for(self, name: str) -> dict[str, Any]:
         import time
 
-        from airflow_provider_asp.stream_processing import GetStreamProcessorStatsOptions
+        from asp_core.stream_processing import GetStreamProcessorStatsOptions
 
         with arguments.client_checks():
             options = GetStreamProcessorStatsOptions(scale=self.scale, verbose=self.verbose)

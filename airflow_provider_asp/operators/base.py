@@ -2,7 +2,7 @@
 Atlas UI link, and the carrying out of a lifecycle plan with its waits.
 
 A lifecycle operator (create, start, stop, drop, modify, deploy) looks at the processor once,
-computes a :class:`~airflow_provider_asp.operators.plan.Plan` and carries out its steps in
+computes a :class:`~asp_core.plans.plan.Plan` and carries out its steps in
 order; nothing else decides. A step that leaves the processor in a state (stop, start) is
 followed by a wait for it: in the worker, or with ``deferrable=True`` in the triggerer, after
 which the task resumes at the next step (:meth:`AspLifecycleOperator.resume`). The whole try
@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_asp.exceptions import AspWaitTimeoutError
+from airflow_provider_asp.errors import airflow_errors
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
-from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.operators.plan import STEP_TARGETS, Plan, ProcessorDefinition, Step
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.verdict import Verdict, info_to_dict
+from asp_core import arguments
+from asp_core.errors import AspWaitTimeoutError
+from asp_core.plans.plan import STEP_TARGETS, Plan, ProcessorDefinition, Step
+from asp_core.waiting import states
+from asp_core.waiting.verdict import Verdict, info_to_dict
 
 try:
     from airflow.sdk.configuration import conf
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.operators.actions import ProcessorActions
-    from airflow_provider_asp.stream_processing import StreamProcessorInfo
+    from asp_core.plans.actions import ProcessorActions
+    from asp_core.stream_processing import StreamProcessorInfo
 
 DEFAULT_DEFERRABLE: bool = conf.getboolean("operators", "default_deferrable", fallback=False)
 DEFAULT_WAIT_TIMEOUT = 600.0
@@ -57,13 +58,25 @@ __all__ = [
 ]
 
 
+#: The methods through which Airflow enters a task: the core's unretryable errors leave
+#: them as ``AirflowFailException`` (:func:`~airflow_provider_asp.errors.airflow_errors`).
+_ENTRY_POINTS = ("execute", "resume", "execute_complete", "poke")
+
+
 class AspTaskMixin:
     """What an ASP operator or sensor needs of its connection: the hook, built on first use
-    (never at DAG parse time), failures to reach the workspace in plain words, and the Atlas
-    UI link."""
+    (never at DAG parse time), failures to reach the workspace in plain words, the Atlas
+    UI link, and the core's errors translated for Airflow at every entry point."""
 
     asp_conn_id: str
     atlas_ui_url: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _ENTRY_POINTS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__asp_airflow_errors__", False):
+                setattr(cls, name, airflow_errors(method))
 
     @cached_property
     def hook(self) -> AspHook:
@@ -123,7 +136,7 @@ class AspBaseOperator(AspTaskMixin, BaseOperator):
         self, deadline: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL
     ) -> ProcessorActions:
         """The lifecycle actions on the connection's workspace (connects lazily)."""
-        from airflow_provider_asp.operators.actions import ProcessorActions
+        from asp_core.plans.actions import ProcessorActions
 
         self.set_link()
         return ProcessorActions(

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.lineage.datasets import PipelineLineage
+    from asp_core.lineage import PipelineLineage
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,8 @@ class AspLineageMixin:
         import pymongo
 
         from airflow_provider_asp.hooks.asp import AspHook
-        from airflow_provider_asp.lineage.datasets import pipeline_lineage, workspace_of
-        from airflow_provider_asp.operators import arguments
+        from asp_core import arguments
+        from asp_core.lineage import pipeline_lineage, workspace_of
 
         given_pipeline = getattr(self, "pipeline", None)
         given_dlq = getattr(self, "dlq", None)
@@ -159,6 +159,6 @@ class AspLineageMixin:
 
 
 def _find(processors: Any, name: str) -> Any:
-    from airflow_provider_asp.waiting.synchronous import find
+    from asp_core.waiting.synchronous import find
 
     return find(processors, name)

@@ -14,16 +14,16 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.sensors.base import AspBaseSensor
 from airflow_provider_asp.triggers.asp import (
     AspProcessorSampleTrigger,
     AspProcessorStateTrigger,
     AspProcessorStatsTrigger,
 )
-from airflow_provider_asp.waiting import conditions, matching, states
-from airflow_provider_asp.waiting.matching import CheckFn
+from asp_core import arguments
+from asp_core.errors import AspInputError
+from asp_core.waiting import conditions, matching, states
+from asp_core.waiting.matching import CheckFn
 
 __all__ = ["AspProcessorSampleSensor", "AspProcessorStateSensor", "AspProcessorStatsSensor"]
 
@@ -103,7 +103,7 @@ class AspProcessorSampleSensor(AspBaseSensor):
     :param min_documents: matching documents needed.
     :param match: a MongoDB query document (or its JSON) the documents must satisfy
         (templated), evaluated with mongoquery (the operators of
-        :data:`~airflow_provider_asp.waiting.matching.SUPPORTED_OPERATORS`).
+        :data:`~asp_core.waiting.matching.SUPPORTED_OPERATORS`).
     :param check_fn: ``fn(document) -> bool``, a callable or a dotted path; deferrable
         mode needs a dotted path or a top-level function of an importable module.
     :param limit: most documents one look reads.

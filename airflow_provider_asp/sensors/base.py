@@ -2,7 +2,7 @@
 condition, and the three modes (poke, reschedule, deferrable) driven by one ``poke``.
 
 In every mode each look goes through :meth:`AspBaseSensor.poke`, which looks with
-:func:`airflow_provider_asp.waiting.synchronous.look` (generated from the triggers' code), so
+:func:`asp_core.waiting.synchronous.look` (generated from the triggers' code), so
 a transient error costs one look and each command is bounded by the sensor's timeout.
 Deferrable mode is poke mode whose
 first pending look defers instead of sleeping, so the look before deferring, and
@@ -23,11 +23,11 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_asp.links.asp import AspProcessorLink
-from airflow_provider_asp.operators import arguments
 from airflow_provider_asp.operators.base import DEFAULT_DEFERRABLE, DEFER_MARGIN, AspTaskMixin
-from airflow_provider_asp.waiting import conditions
-from airflow_provider_asp.waiting.conditions import Condition
-from airflow_provider_asp.waiting.verdict import Verdict
+from asp_core import arguments
+from asp_core.waiting import conditions
+from asp_core.waiting.conditions import Condition
+from asp_core.waiting.verdict import Verdict
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -123,7 +123,7 @@ class AspBaseSensor(AspTaskMixin, BaseSensorOperator):
 
     # -- helpers ---------------------------------------------------------------------------
     def _look(self, condition: Condition) -> Verdict:
-        from airflow_provider_asp.waiting import synchronous
+        from asp_core.waiting import synchronous
 
         with self.explained():
             self.set_link()

@@ -1,15 +1,15 @@
 """Triggers that wait for a stream processor in the triggerer: its state, its sample, its
 stats. The deferrable sensors and lifecycle operators defer to them.
 
-Each trigger waits for the condition its sensor uses (:mod:`airflow_provider_asp.waiting`)
-with :func:`airflow_provider_asp.waiting.asynchronous.wait`, the code the operators' and
+Each trigger waits for the condition its sensor uses (:mod:`asp_core.waiting`)
+with :func:`asp_core.waiting.asynchronous.wait`, the code the operators' and
 sensors' waits in the worker are generated from: a look every ``poll_interval`` seconds until
 the condition is decided or ``end_time`` passes, each command bounded by what is left of it;
 then it yields exactly one event and returns. Transient errors (network, retryable codes)
 only cost a look. Triggers of one connection share one pooled client in the triggerer
 (:meth:`AspHook.alease_shared_conn`), and their reads of processors share its rounds: one
 ``listStreamProcessors`` for the looks that come together
-(:mod:`airflow_provider_asp.hooks.batched_reads`); ``cleanup()`` only gives that share back.
+(:mod:`asp_core.batched_reads`); ``cleanup()`` only gives that share back.
 Kwargs hold the connection id, never a secret. Names follow the sensors':
 ``AspProcessor<What>Trigger``.
 
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_asp.waiting import conditions, states
-from airflow_provider_asp.waiting.verdict import Reason, Verdict
+from asp_core.waiting import conditions, states
+from asp_core.waiting.verdict import Reason, Verdict
 
 if TYPE_CHECKING:
     from airflow_provider_asp.hooks.asp import AspHook
-    from airflow_provider_asp.hooks.client_pool import ClientLease
-    from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
+    from asp_core.client_pool import ClientLease
+    from asp_core.settings import WorkspaceSettings
 
 __all__ = ["AspProcessorSampleTrigger", "AspProcessorStateTrigger", "AspProcessorStatsTrigger"]
 
@@ -43,7 +43,7 @@ class AspBaseTrigger(BaseTrigger):
     :param asp_conn_id: the ``asp`` connection.
     :param poll_interval: seconds between two looks at most (the pause is 90-100 % of it).
     :param condition: the fields of :attr:`condition_class` as JSON values
-        (:func:`~airflow_provider_asp.waiting.conditions.to_kwargs`).
+        (:func:`~asp_core.waiting.conditions.to_kwargs`).
     """
 
     condition_class: ClassVar[type[Any]]
@@ -103,7 +103,7 @@ class AspBaseTrigger(BaseTrigger):
             await self._release()
 
     async def _wait(self) -> Verdict:
-        from airflow_provider_asp.waiting import asynchronous
+        from asp_core.waiting import asynchronous
 
         name = self.processor_name
         try:
@@ -134,20 +134,20 @@ class AspBaseTrigger(BaseTrigger):
 
 def _unexpected(name: str, exc: BaseException, settings: WorkspaceSettings | None) -> Verdict:
     """An error verdict for ``exc``, in plain words and without the password."""
-    from airflow_provider_asp.hooks.asp import describe_failure, is_connection_problem
-    from airflow_provider_asp.waiting.verdict import describe_error
+    from asp_core.diagnosis import describe_failure, is_connection_problem
+    from asp_core.waiting.verdict import describe_error
 
     if settings is None:
         return Verdict.failure(name, Reason.ERROR, describe_error(exc))
     if is_connection_problem(exc):
-        text = f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
+        text = f"Connection {settings.source!r}: {describe_failure(exc, settings)}"
         return Verdict.failure(name, Reason.CONNECTION, settings.scrub(text))
     return Verdict.failure(name, Reason.ERROR, settings.scrub(describe_error(exc)))
 
 
 class AspProcessorStateTrigger(AspBaseTrigger):
     """Waits until the processor is in one of ``target_states``
-    (:class:`~airflow_provider_asp.waiting.conditions.StateCondition`: ``target_states``,
+    (:class:`~asp_core.waiting.conditions.StateCondition`: ``target_states``,
     ``failure_states``, ``missing_ok``, ``ignore_failure_at``).
 
     :param cancel_on_kill: stop the processor when the user kills the deferred task
@@ -193,7 +193,7 @@ class AspProcessorStateTrigger(AspBaseTrigger):
         if not (self.cancel_on_kill and self.started_by_task) or self._fired:
             return
         name = self.processor_name
-        from airflow_provider_asp.waiting import asynchronous
+        from asp_core.waiting import asynchronous
 
         lease = await self.hook().alease_shared_conn()
         try:
@@ -210,7 +210,7 @@ class AspProcessorStateTrigger(AspBaseTrigger):
 
 class AspProcessorSampleTrigger(AspBaseTrigger):
     """Waits until one sample of the processor has ``min_documents`` matching documents
-    (:class:`~airflow_provider_asp.waiting.conditions.SampleCondition`: ``min_documents``,
+    (:class:`~asp_core.waiting.conditions.SampleCondition`: ``min_documents``,
     ``match``, ``check_fn`` as a dotted path, ``limit``, ``sample_timeout``)."""
 
     condition_class = conditions.SampleCondition
@@ -218,7 +218,7 @@ class AspProcessorSampleTrigger(AspBaseTrigger):
 
 class AspProcessorStatsTrigger(AspBaseTrigger):
     """Waits until the processor's stats meet the thresholds
-    (:class:`~airflow_provider_asp.waiting.conditions.StatsCondition`: ``min_output_messages``,
+    (:class:`~asp_core.waiting.conditions.StatsCondition`: ``min_output_messages``,
     ``min_input_messages``, ``max_dlq_messages``, ``check_fn`` as a dotted path)."""
 
     condition_class = conditions.StatsCondition

@@ -29,7 +29,7 @@ Semantics:
   arguments are refused when the trigger is built, that is when the DAG file is parsed.
 
 Triggers of one connection share one pooled client (:meth:`AspHook.alease_shared_conn`).
-What the triggers decide is pure code in :mod:`~airflow_provider_asp.triggers.event_rules`.
+What the triggers decide is pure code in :mod:`~asp_core.event_rules`.
 
 Importing this module imports neither pymongo nor the hook.
 """
@@ -47,17 +47,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.operators import arguments
-from airflow_provider_asp.serialization import to_jsonable
-from airflow_provider_asp.triggers import event_rules as rules
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.deadline import raise_if_cancelled
-from airflow_provider_asp.waiting.matching import callable_path, check_query
+from asp_core import arguments
+from asp_core import event_rules as rules
+from asp_core.errors import AspInputError
+from asp_core.jsonable import to_jsonable
+from asp_core.waiting import states
+from asp_core.waiting.deadline import raise_if_cancelled
+from asp_core.waiting.matching import callable_path, check_query
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.hooks.client_pool import ClientLease
-    from airflow_provider_asp.stream_processing import (
+    from asp_core.client_pool import ClientLease
+    from asp_core.stream_processing import (
         AsyncSampleCursor,
         AsyncStreamProcessors,
         StreamProcessorInfo,
@@ -268,7 +268,7 @@ class AspEventTrigger(BaseEventTrigger):
         timeout; on any error, ``(False, None)`` after logging it and pausing."""
         import pymongo
 
-        from airflow_provider_asp.waiting.deadline import command_bound
+        from asp_core.waiting.deadline import command_bound
 
         try:
             processors, command_timeout = await self._lease_processors()
@@ -284,9 +284,9 @@ class AspEventTrigger(BaseEventTrigger):
     async def after_error(self, exc: BaseException, doing: str) -> None:
         """Log the error (in plain words, without the password) and pause: 1 s, doubling
         with each error in a row, at most a minute. The trigger never ends on an error."""
-        from airflow_provider_asp.hooks.asp import describe_failure, is_connection_problem
-        from airflow_provider_asp.stream_processing.sampling import Backoff
-        from airflow_provider_asp.waiting.verdict import describe_error, transient
+        from asp_core.diagnosis import describe_failure, is_connection_problem
+        from asp_core.stream_processing.sampling import Backoff
+        from asp_core.waiting.verdict import describe_error, transient
 
         raise_if_cancelled()
         self._errors = min(self._errors + 1, IDLE_POLLS_CAP)
@@ -296,7 +296,7 @@ class AspEventTrigger(BaseEventTrigger):
             text = f"Transient error {doing}: {describe_error(exc)}"
             level = logging.INFO
         elif settings is not None and is_connection_problem(exc):
-            text = f"Connection {settings.conn_id!r}: {describe_failure(exc, settings)}"
+            text = f"Connection {settings.source!r}: {describe_failure(exc, settings)}"
             level = logging.WARNING
             await self._release()  # read the connection again next time
         else:
@@ -330,7 +330,7 @@ class AspEventTrigger(BaseEventTrigger):
 
 
 def _find(name: str) -> Callable[[AsyncStreamProcessors], Awaitable[StreamProcessorInfo | None]]:
-    from airflow_provider_asp.waiting import asynchronous
+    from asp_core.waiting import asynchronous
 
     async def find(processors: AsyncStreamProcessors) -> StreamProcessorInfo | None:
         return await asynchronous.find(processors, name)
@@ -414,7 +414,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         return {"match": self.match, "check_fn": self.check_fn, "include_dlq": self.include_dlq}
 
     async def watch(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_asp.waiting.matching import resolve_callable
+        from asp_core.waiting.matching import resolve_callable
 
         memory = self.memory()
         remembered = (await memory.load()).get("sent", [])
@@ -459,9 +459,9 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         """Poll the cursor until it ends or fails; the events its documents make."""
         import pymongo
 
-        from airflow_provider_asp.stream_processing.sampling import Backoff
-        from airflow_provider_asp.waiting.deadline import command_bound
-        from airflow_provider_asp.waiting.verdict import transient
+        from asp_core.stream_processing.sampling import Backoff
+        from asp_core.waiting.deadline import command_bound
+        from asp_core.waiting.verdict import transient
 
         idle = Backoff(initial=0.05, maximum=self.poll_interval, factor=2.0)
         command_timeout = None if self._lease is None else self._lease.settings.command_timeout
@@ -507,7 +507,7 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         self, document: Mapping[str, Any], guard: rules.ReplayGuard, batch: rules.Batch, now: float
     ) -> list[rules.Batch]:
         """Batches that ``document`` completes (none if it is a replay or does not match)."""
-        from airflow_provider_asp.waiting.matching import matches
+        from asp_core.waiting.matching import matches
 
         plain = to_jsonable(document)
         encoded = rules.canonical(plain)
@@ -670,7 +670,7 @@ class AspProcessorStatsEventTrigger(AspEventTrigger):
         return {"counter": self.counter, "threshold": self.threshold, "step": self.step}
 
     async def watch(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_asp.waiting.conditions import count, stats_document, stats_state
+        from asp_core.waiting.conditions import count, stats_document, stats_state
 
         memory = self.memory()
         remembered = await memory.load()

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo import monitoring
 
-from airflow_provider_asp.stream_processing import AsyncSampleCursor, SampleCursor
+from asp_core.stream_processing import AsyncSampleCursor, SampleCursor
 from asp_emulator.monitoring import DRIVER_COMMANDS, CommandRecorder
 
 __all__ = ["DRIVER_COMMANDS", "Recorder", "call", "documents_pipeline", "drain"]

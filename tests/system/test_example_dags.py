@@ -206,7 +206,7 @@ def resume_after_first_sample(workspace: Workspace, rate: float, done: threading
 
 
 def workspace_client(workspace: Workspace) -> Any:
-    from airflow_provider_asp.stream_processing import StreamProcessingClient
+    from asp_core.stream_processing import StreamProcessingClient
 
     return StreamProcessingClient(workspace.uri)
 

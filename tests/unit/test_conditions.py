@@ -10,9 +10,9 @@ import json
 import pytest
 from bson import Decimal128, Int64, ObjectId
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.stream_processing import StreamProcessorInfo
-from airflow_provider_asp.waiting.conditions import (
+from asp_core.errors import AspInputError
+from asp_core.stream_processing import StreamProcessorInfo
+from asp_core.waiting.conditions import (
     SampleCondition,
     StateCondition,
     StatsCondition,
@@ -22,7 +22,7 @@ from airflow_provider_asp.waiting.conditions import (
     stats_state,
     to_kwargs,
 )
-from airflow_provider_asp.waiting.verdict import Outcome, Reason, Verdict
+from asp_core.waiting.verdict import Outcome, Reason, Verdict
 from tests.support import checks
 
 T1 = datetime.datetime(2026, 1, 1, 9, 0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import ConfigurationError
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )
-from airflow_provider_asp.stream_processing.config import workspace_client_kwargs
+from asp_core.stream_processing.config import workspace_client_kwargs
 
 HOST = "atlas-stream-699c842ef433fe6001480b17-etif1.virginia-usa.a.query.mongodb.net"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.triggers import event_rules as rules
-from airflow_provider_asp.triggers.event_rules import (
+from asp_core import event_rules as rules
+from asp_core.errors import AspInputError
+from asp_core.event_rules import (
     Batch,
     CounterWatch,
     ReplayGuard,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_asp.lineage.datasets import (
+from asp_core.lineage import (
     LineageDataset,
     asp_namespace,
     kafka_server,

@@ -11,8 +11,8 @@ import types
 import pytest
 from bson import ObjectId
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.waiting.matching import (
+from asp_core.errors import AspInputError
+from asp_core.waiting.matching import (
     SUPPORTED_OPERATORS,
     callable_path,
     check_query,

@@ -9,7 +9,7 @@ from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 from pymongo.errors import InvalidOperation
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     VALID_TIERS,
     CreateStreamProcessorOptions,
     GetStreamProcessorSamplesOptions,

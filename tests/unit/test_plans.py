@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_asp.exceptions import AspDefinitionConflictError
-from airflow_provider_asp.operators.plan import (
+from asp_core.errors import AspDefinitionConflictError
+from asp_core.plans.plan import (
     IF_EXISTS_POLICIES,
     STEP_TARGETS,
     Plan,
@@ -19,7 +19,7 @@ from airflow_provider_asp.operators.plan import (
     start_plan,
     stop_plan,
 )
-from airflow_provider_asp.stream_processing import StreamProcessorInfo
+from asp_core.stream_processing import StreamProcessorInfo
 
 
 def pipeline(*documents):

@@ -22,7 +22,7 @@ from pymongo.errors import (
     WaitQueueTimeoutError,
 )
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     CreateStreamProcessorOptions,
     GetStreamProcessorStatsOptions,
     StartStreamProcessorOptions,

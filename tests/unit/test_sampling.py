@@ -9,12 +9,12 @@ import pytest
 from bson.int64 import Int64
 from pymongo.errors import InvalidOperation, ProtocolError
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     Backoff,
     GetStreamProcessorSamplesOptions,
     SampleCursorTimeout,
 )
-from airflow_provider_asp.stream_processing.sampling import NEXT, POLL, Round, SampleState
+from asp_core.stream_processing.sampling import NEXT, POLL, Round, SampleState
 
 PIPELINE: list[dict[str, Any]] = [
     {"$source": {"documents": [{"a": 1}]}},

@@ -11,13 +11,13 @@ import uuid
 from bson import Binary, Decimal128, Int64, MaxKey, ObjectId, Regex, Timestamp
 
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
-from airflow_provider_asp.serialization import to_jsonable
 from airflow_provider_asp.version_compat import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_1_PLUS,
     AIRFLOW_V_3_2_PLUS,
     AIRFLOW_V_3_3_PLUS,
 )
+from asp_core.jsonable import to_jsonable
 
 
 def test_bson_values_become_json():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from airflow_provider_asp.waiting import states
+from asp_core.waiting import states
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 from pymongo import _csot
 from pymongo.errors import AutoReconnect, ExecutionTimeout, NetworkTimeout
 
-from airflow_provider_asp.stream_processing import SampleCursorTimeout
-from airflow_provider_asp.stream_processing.timeouts import CommandBound, caller_deadline, pause
+from asp_core.stream_processing import SampleCursorTimeout
+from asp_core.stream_processing.timeouts import CommandBound, caller_deadline, pause
 
 
 def test_caller_deadline_follows_pymongo_timeout_blocks():

@@ -6,7 +6,6 @@ import datetime
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from pymongo.errors import (
     AutoReconnect,
     ExecutionTimeout,
@@ -15,7 +14,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from airflow_provider_asp.exceptions import (
+from asp_core.errors import (
     AspConnectionError,
     AspDlqLimitError,
     AspProcessorFailedError,
@@ -23,9 +22,10 @@ from airflow_provider_asp.exceptions import (
     AspProcessorNotFoundError,
     AspProcessorStateError,
     AspWaitTimeoutError,
+    is_unretryable,
 )
-from airflow_provider_asp.stream_processing import StreamProcessorInfo
-from airflow_provider_asp.waiting.verdict import (
+from asp_core.stream_processing import StreamProcessorInfo
+from asp_core.waiting.verdict import (
     Outcome,
     Reason,
     Verdict,
@@ -239,7 +239,7 @@ def test_processor_failed_error(retryable, fatal, expected):
     error = error_of(verdict, fatal=fatal)
     assert type(error) is expected
     # only the retryable one lets Airflow retry the task
-    assert isinstance(error, AirflowFailException) is (expected is AspProcessorFailedFatalError)
+    assert is_unretryable(error) is (expected is AspProcessorFailedFatalError)
     assert (error.processor_name, error.error_msg, error.error_code, error.error_retryable) == (
         "p",
         "disk full",

@@ -14,12 +14,12 @@ import pytest
 from pymongo import monitoring
 from pymongo.errors import NetworkTimeout
 
-from airflow_provider_asp.hooks import batched_reads
 from airflow_provider_asp.hooks.asp import AspHook
-from airflow_provider_asp.hooks.client_pool import ClientLease, PooledClient
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
-from airflow_provider_asp.waiting import asynchronous, conditions, states
-from airflow_provider_asp.waiting.verdict import Outcome, is_transient
+from asp_core import batched_reads
+from asp_core.client_pool import ClientLease, PooledClient
+from asp_core.waiting import asynchronous, conditions, states
+from asp_core.waiting.verdict import Outcome, is_transient
 from tests.support.operators import arrange
 
 READS = ("getStreamProcessor", "listStreamProcessors")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from airflow_provider_asp.hooks import client_pool
 from airflow_provider_asp.hooks.asp import AspHook
+from asp_core import client_pool
 from tests.support.airflow import connection_json
 from tests.support.operators import arrange
 
@@ -75,7 +75,7 @@ async def test_a_failed_lookup_is_not_kept(workspace, add_connection):
         await AspHook("asp_later").alease_shared_conn()
     add_connection("asp_later", connection_json(workspace))
     lease = await AspHook("asp_later").alease_shared_conn()
-    assert lease.settings.conn_id == "asp_later"
+    assert lease.settings.source == "asp_later"
     await lease.release()
 
 

@@ -13,17 +13,17 @@ import pytest
 from bson import Decimal128, ObjectId
 from pymongo import monitoring
 
-from airflow_provider_asp.exceptions import (
-    AspInputError,
-    AspProcessorFailedFatalError,
-    AspProcessorNotFoundError,
-    AspProcessorStateError,
-)
 from airflow_provider_asp.hooks.asp import AspHook
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
     AspGetProcessorStatsOperator,
     AspSampleProcessorOperator,
+)
+from asp_core.errors import (
+    AspInputError,
+    AspProcessorFailedFatalError,
+    AspProcessorNotFoundError,
+    AspProcessorStateError,
 )
 from tests.support.airflow import SOURCE, pipeline
 from tests.support.operators import FAST, arrange, run, wait_until

@@ -18,12 +18,6 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from pymongo import monitoring
 
-from airflow_provider_asp.exceptions import (
-    AspProcessorFailedError,
-    AspProcessorFailedFatalError,
-    AspProcessorNotFoundError,
-    AspWaitTimeoutError,
-)
 from airflow_provider_asp.hooks.asp import AspHook
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
@@ -31,6 +25,12 @@ from airflow_provider_asp.operators.asp import (
     AspStopProcessorOperator,
 )
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
+from asp_core.errors import (
+    AspProcessorFailedError,
+    AspProcessorFailedFatalError,
+    AspProcessorNotFoundError,
+    AspWaitTimeoutError,
+)
 from asp_emulator.monitoring import DRIVER_COMMANDS
 from tests.support.airflow import SOURCE, pipeline
 from tests.support.operators import arrange

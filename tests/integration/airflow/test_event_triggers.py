@@ -16,8 +16,6 @@ import pytest
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.hooks.client_pool import shared_clients
 from airflow_provider_asp.triggers import events
 from airflow_provider_asp.triggers.events import (
     AspProcessorOutputEventTrigger,
@@ -25,6 +23,8 @@ from airflow_provider_asp.triggers.events import (
     AspProcessorStatsEventTrigger,
     AspWatcherArgumentError,
 )
+from asp_core.client_pool import shared_clients
+from asp_core.errors import AspInputError
 from tests.support.airflow import PASSWORD, connection_json, pipeline
 from tests.support.operators import arrange
 from tests.support.tasks import rebuilt

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pymongo.errors import InvalidOperation
 
-from airflow_provider_asp.exceptions import AspConnectionConfigError
 from airflow_provider_asp.hooks.asp import AspHook
-from airflow_provider_asp.hooks.workspace_settings import DEFAULT_SOCKET_TIMEOUT_MS
-from airflow_provider_asp.stream_processing import (
+from asp_core.errors import AspConnectionConfigError
+from asp_core.settings import DEFAULT_SOCKET_TIMEOUT_MS
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )
@@ -35,7 +35,7 @@ def test_uri_connection_with_string_extras(workspace, add_connection):
     uri = workspace.airflow_connection_uri() + "&connect_timeout_ms=1500&app_name=etl"
     with AspHook(add_connection("asp_uri", uri)) as hook:
         settings = hook.settings
-        assert (settings.host, settings.port, settings.login) == (
+        assert (settings.host, settings.port, settings.username) == (
             workspace.host,
             workspace.port,
             "admin",
@@ -61,7 +61,7 @@ def test_settings_repr_hides_the_password(workspace):
         ({"extra": {"connect_timeout_ms": "soon"}}, "'connect_timeout_ms' must be a positive"),
         ({"extra": {"socket_timeout_ms": 0}}, "'socket_timeout_ms' must be a positive"),
         ({"extra": {"tls_allow_invalid_certificates": "maybe"}}, "must be true or false"),
-        ({"extra": {"auth_mechanism": "MONGODB-X509"}}, "needs the extra"),
+        ({"extra": {"auth_mechanism": "MONGODB-X509"}}, "needs .tls_certificate_key_file."),
     ],
 )
 def test_invalid_connection_fails_clearly(workspace, add_connection, changes, message):
@@ -78,7 +78,7 @@ def test_unknown_extras_are_named_in_a_warning(workspace, add_connection, caplog
     conn_id = add_connection("asp_typo", connection_json(workspace, extra={"tlsCAFile": "/x"}))
     with caplog.at_level(logging.WARNING):
         AspHook(conn_id).settings  # noqa: B018
-    assert "unknown extra field(s) tlsCAFile" in caplog.text
+    assert "unknown field(s) tlsCAFile" in caplog.text
 
 
 def test_legacy_extra_prefix_is_understood(workspace, add_connection):
@@ -198,12 +198,10 @@ def test_missing_ca_file_is_a_settings_error(workspace, add_connection):
 def client_kwargs_of(conn: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk import Connection
 
-    from airflow_provider_asp.hooks.workspace_settings import WorkspaceSettings
+    from airflow_provider_asp.hooks.connection_form import settings_from_connection
 
     extra = conn.pop("extra", {})
-    settings = WorkspaceSettings.from_connection(
-        Connection(conn_id="c", conn_type="asp", **conn), extra
-    )
+    settings = settings_from_connection(Connection(conn_id="c", conn_type="asp", **conn), extra)
     return settings.client_kwargs()
 
 

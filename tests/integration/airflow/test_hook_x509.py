@@ -34,7 +34,7 @@ def x509_connection(ws: Workspace, subject: str, **extra: object) -> str:
 
 def test_the_hook_lists_processors_with_a_client_certificate(x509_workspace, add_connection):
     with AspHook(add_connection("asp_x509", x509_connection(x509_workspace, ETL))) as hook:
-        assert hook.settings.login is None
+        assert hook.settings.username is None
         assert hook.settings.password is None
         hook.get_processors().create("made-by-x509", [{"$source": {"documents": [{"a": 1}]}}])
         names = [p.name for p in hook.get_processors().list()]

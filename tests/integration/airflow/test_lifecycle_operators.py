@@ -13,15 +13,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from bson import Timestamp
 from pymongo.errors import OperationFailure
 
-from airflow_provider_asp.exceptions import (
-    AspConnectionError,
-    AspDefinitionConflictError,
-    AspInputError,
-    AspProcessorFailedError,
-    AspProcessorFailedFatalError,
-    AspProcessorNotFoundError,
-    AspUncertainOutcomeError,
-)
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
     AspDropProcessorOperator,
@@ -29,6 +20,15 @@ from airflow_provider_asp.operators.asp import (
     AspModifyProcessorOperator,
     AspStartProcessorOperator,
     AspStopProcessorOperator,
+)
+from asp_core.errors import (
+    AspConnectionError,
+    AspDefinitionConflictError,
+    AspInputError,
+    AspProcessorFailedError,
+    AspProcessorFailedFatalError,
+    AspProcessorNotFoundError,
+    AspUncertainOutcomeError,
 )
 from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.operators import FAST, arrange, failing_on_start, run, wait_until

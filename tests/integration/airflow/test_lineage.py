@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_asp.lineage.datasets import workspace_of
+from asp_core.lineage import workspace_of
 from tests.support.airflow import DAG_HEADER, PASSWORD
 
 KAFKA, CLUSTER = "lineage_kafka", "lineage_cluster"

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_asp.exceptions import AspUncertainOutcomeError
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
     AspDeployProcessorOperator,
@@ -22,6 +21,7 @@ from airflow_provider_asp.operators.asp import (
     AspStartProcessorOperator,
     AspStopProcessorOperator,
 )
+from asp_core.errors import AspUncertainOutcomeError
 from tests.support.airflow import SOURCE, connection_json, pipeline
 from tests.support.operators import arrange, run, wait_until
 from tests.support.tasks import run_deferring

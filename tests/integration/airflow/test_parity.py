@@ -14,7 +14,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_asp.sensors import asp as sensors
-from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
+from asp_core.stream_processing import CreateStreamProcessorOptions
 from tests.support.airflow import pipeline
 from tests.support.operators import arrange, wait_until
 from tests.support.tasks import only_event, rebuilt

@@ -15,19 +15,19 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_asp.exceptions import (
+from airflow_provider_asp.sensors.asp import (
+    AspProcessorSampleSensor,
+    AspProcessorStateSensor,
+    AspProcessorStatsSensor,
+)
+from asp_core.errors import (
     AspDlqLimitError,
     AspInputError,
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
     AspProcessorStateError,
 )
-from airflow_provider_asp.sensors.asp import (
-    AspProcessorSampleSensor,
-    AspProcessorStateSensor,
-    AspProcessorStatsSensor,
-)
-from airflow_provider_asp.stream_processing import CreateStreamProcessorOptions
+from asp_core.stream_processing import CreateStreamProcessorOptions
 from tests.support.airflow import pipeline
 from tests.support.operators import arrange
 from tests.support.tasks import FAST, MODES, in_mode, run_task

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_asp.exceptions import AspConnectionError
 from airflow_provider_asp.operators.asp import (
     AspGetProcessorStatsOperator,
     AspSampleProcessorOperator,
@@ -29,6 +28,7 @@ from airflow_provider_asp.triggers.asp import (
     AspProcessorStateTrigger,
     AspProcessorStatsTrigger,
 )
+from asp_core.errors import AspConnectionError
 from tests.support.operators import arrange, run
 from tests.support.tasks import only_event
 

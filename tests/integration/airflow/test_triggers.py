@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_asp.hooks.client_pool import shared_clients
 from airflow_provider_asp.triggers.asp import (
     AspProcessorSampleTrigger,
     AspProcessorStateTrigger,
     AspProcessorStatsTrigger,
 )
+from asp_core.client_pool import shared_clients
 from tests.support.airflow import PASSWORD, connection_json
 from tests.support.operators import arrange
 from tests.support.tasks import only_event, rebuilt

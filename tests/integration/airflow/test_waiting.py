@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from airflow_provider_asp.stream_processing import AsyncStreamProcessingClient
-from airflow_provider_asp.waiting import asynchronous, synchronous
-from airflow_provider_asp.waiting.conditions import StateCondition
-from airflow_provider_asp.waiting.verdict import Outcome, Reason, Verdict
+from asp_core.stream_processing import AsyncStreamProcessingClient
+from asp_core.waiting import asynchronous, synchronous
+from asp_core.waiting.conditions import StateCondition
+from asp_core.waiting.verdict import Outcome, Reason, Verdict
 from tests.support.operators import arrange
 
 GET = "getStreamProcessor"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     StreamProcessingClient,
 )

@@ -10,7 +10,7 @@ from bson.timestamp import Timestamp
 from pymongo import monitoring
 from pymongo.errors import InvalidOperation, OperationFailure
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     GetStreamProcessorSamplesOptions,
     StartStreamProcessorOptions,

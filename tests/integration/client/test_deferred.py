@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import OperationFailure
 
-from airflow_provider_asp.stream_processing import AsyncSampleCursor, StreamProcessorInfo
+from asp_core.stream_processing import AsyncSampleCursor, StreamProcessorInfo
 from tests.support.client import SOLAR_PIPELINE, call, documents_pipeline, drain
 
 PIPELINE = documents_pipeline([{"a": 1}, {"a": 2}])

@@ -7,7 +7,7 @@ import pytest
 from bson.timestamp import Timestamp
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     CreateStreamProcessorOptions,
     GetStreamProcessorStatsOptions,

@@ -9,7 +9,7 @@ import pytest
 from bson.int64 import Int64
 from pymongo.errors import InvalidOperation, OperationFailure
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncSampleCursor,
     AsyncStreamProcessingClient,
     Backoff,

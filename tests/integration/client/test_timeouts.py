@@ -18,7 +18,7 @@ import pymongo
 import pytest
 from pymongo.errors import AutoReconnect, NetworkTimeout, PyMongoError
 
-from airflow_provider_asp.stream_processing import (
+from asp_core.stream_processing import (
     AsyncStreamProcessingClient,
     Backoff,
     GetStreamProcessorSamplesOptions,

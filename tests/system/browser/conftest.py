@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_asp.stream_processing import StreamProcessingClient
+from asp_core.stream_processing import StreamProcessingClient
 from asp_emulator import Workspace
 from tests.support.browser import PASSWORD, PROCESSORS, AirflowServer
 from tests.support.processes import free_port, pids_in_group, playwright_installed

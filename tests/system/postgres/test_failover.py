@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_asp.stream_processing import StreamProcessingClient, StreamProcessors
+from asp_core.stream_processing import StreamProcessingClient, StreamProcessors
 from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, SOURCE, connection_json, pipeline
 from tests.support.airflow_cluster import LOOPBACK, AirflowCluster

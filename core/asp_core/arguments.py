@@ -1,8 +1,8 @@
 """Checks of operator arguments after templating, run before any client exists.
 
-Every check raises :class:`~airflow_provider_asp.exceptions.AspInputError` (the task fails
+Every check raises :class:`~asp_core.errors.AspInputError` (the task fails
 without retrying: a retry renders the same templates). Names and pipelines are checked by
-the client's own validation (:mod:`~airflow_provider_asp.stream_processing.protocol`),
+the client's own validation (:mod:`~asp_core.stream_processing.protocol`),
 imported when a check runs, so importing this module does not import pymongo.
 """
 
@@ -15,12 +15,12 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_asp.exceptions import AspInputError
+from asp_core.errors import AspInputError
 
 
 def processor_name(value: Any, label: str = "processor_name") -> str:
     """A non-blank string (the client's own check)."""
-    from airflow_provider_asp.stream_processing.protocol import check_name
+    from asp_core.stream_processing.protocol import check_name
 
     with client_checks():
         return check_name(value, label)
@@ -37,7 +37,7 @@ def _json(value: Any, label: str) -> Any:
 
 def pipeline(value: Any) -> list[dict[str, Any]]:
     """A non-empty list of stage documents, given as a list or a JSON string."""
-    from airflow_provider_asp.stream_processing.protocol import check_pipeline
+    from asp_core.stream_processing.protocol import check_pipeline
 
     with client_checks():
         stages = check_pipeline(_json(value, "pipeline"))

@@ -17,11 +17,11 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.exceptions import AspDefinitionConflictError
-from airflow_provider_asp.waiting import states
+from asp_core.errors import AspDefinitionConflictError
+from asp_core.waiting import states
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.stream_processing import StreamProcessorInfo
+    from asp_core.stream_processing import StreamProcessorInfo
 
 
 class Step(str, enum.Enum):

@@ -1,20 +1,33 @@
-"""Errors the provider raises. Each says what happened in plain words; none carries secrets.
+"""Errors of the core. Each says what happened in plain words; none carries secrets.
 
-Errors that a retry cannot fix (bad input, a missing processor, a definition conflict, a
-processor the server reports as failed for good) derive from ``AirflowFailException``, so
-the task fails at once without using its retries.
+Every error is an :class:`AspError`. Errors that no retry can fix (bad input, a missing
+processor, a definition conflict, a processor the server reports as failed for good) are
+also :class:`Unretryable`; each orchestrator maps that marker at its boundary (Airflow:
+``AirflowFailException``, Dagster: ``Failure(allow_retries=False)``), so a task or run
+fails at once without using its retries.
 """
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
+
+class AspError(Exception):
+    """Base of every error the core raises on purpose."""
 
 
-class AspInputError(AirflowFailException, ValueError):
+class Unretryable(AspError):
+    """Marker: no retry can fix this error; fail at once."""
+
+
+def is_unretryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is marked as an error no retry can fix."""
+    return isinstance(exc, Unretryable)
+
+
+class AspInputError(Unretryable, ValueError):
     """An operator argument is invalid; raised before any command is sent."""
 
 
-class AspProcessorNotFoundError(AirflowFailException, LookupError):
+class AspProcessorNotFoundError(Unretryable, LookupError):
     """The stream processor does not exist."""
 
     def __init__(self, processor_name: str) -> None:
@@ -22,23 +35,23 @@ class AspProcessorNotFoundError(AirflowFailException, LookupError):
         self.processor_name = processor_name
 
 
-class AspDefinitionConflictError(AirflowFailException):
+class AspDefinitionConflictError(Unretryable):
     """A processor of that name exists with a different definition."""
 
 
-class AspProcessorStateError(AirflowFailException):
+class AspProcessorStateError(Unretryable):
     """The processor is in a state the requested action cannot work from."""
 
 
-class AspDlqLimitError(AirflowFailException):
+class AspDlqLimitError(Unretryable):
     """The processor sent more messages to its dead letter queue than a sensor allows."""
 
 
-class AspWaitTimeoutError(TimeoutError):
+class AspWaitTimeoutError(AspError, TimeoutError):
     """A processor did not reach the awaited state in time (retryable)."""
 
 
-class AspProcessorFailedError(RuntimeError):
+class AspProcessorFailedError(AspError, RuntimeError):
     """The server reports the processor as FAILED; carries its ``errorMsg`` and ``errorCode``.
 
     Raised as is when the server says the error is retryable (a task retry may restart
@@ -63,28 +76,29 @@ class AspProcessorFailedError(RuntimeError):
         self.error_retryable = error_retryable
 
 
-class AspProcessorFailedFatalError(AspProcessorFailedError, AirflowFailException):
+class AspProcessorFailedFatalError(AspProcessorFailedError, Unretryable):
     """A FAILED processor whose error the server marks as not retryable."""
 
 
-class AspConnectionConfigError(ValueError):
-    """The Airflow connection to the workspace is incomplete or has an invalid value.
+class AspConnectionConfigError(AspError, ValueError):
+    """The workspace's connection settings are incomplete or have an invalid value.
 
-    ``reason`` says what is wrong without naming the connection (the UI's Test button runs
-    on a temporary connection id the user never sees).
+    ``source`` names where the settings came from (an Airflow connection id, a Dagster
+    resource); ``reason`` says what is wrong without naming it (the Airflow UI's Test button
+    runs on a temporary connection id the user never sees).
     """
 
-    def __init__(self, conn_id: str, reason: str) -> None:
-        super().__init__(f"Connection {conn_id!r}: {reason}")
-        self.conn_id = conn_id
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"Connection {source!r}: {reason}")
+        self.source = source
         self.reason = reason
 
 
-class AspConnectionError(ConnectionError):
+class AspConnectionError(AspError, ConnectionError):
     """The workspace could not be reached, refused the credentials, or did not answer."""
 
 
-class AspUncertainOutcomeError(ConnectionError):
+class AspUncertainOutcomeError(AspError, ConnectionError):
     """A command that changes a processor got no clear answer, and looking at the processor
     afterwards could not show that it took effect (retryable: the retry looks first).
 

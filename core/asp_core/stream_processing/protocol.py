@@ -24,7 +24,7 @@ from pymongo.errors import (
 )
 from tenacity import retry_if_exception, stop_after_attempt
 
-from airflow_provider_asp.stream_processing.options import (
+from asp_core.stream_processing.options import (
     CreateStreamProcessorOptions,
     GetStreamProcessorStatsOptions,
     StartStreamProcessorOptions,

@@ -5,7 +5,7 @@ retryable error (the reply is lost, the outcome unknown), the processor is read 
 it shows the effect, the act succeeded; if not, the command is sent again (each is safe to
 repeat: "already exists", "already running", "not running" and "does not exist" are expected
 answers). Every command is bounded by what is left of the task's deadline (pymongo's
-client-side operation timeout). Waits go through :mod:`airflow_provider_asp.waiting`, the
+client-side operation timeout). Waits go through :mod:`asp_core.waiting`, the
 same code the sensors and triggers use.
 """
 
@@ -16,21 +16,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.exceptions import (
+from asp_core.errors import (
     AspProcessorNotFoundError,
     AspUncertainOutcomeError,
     AspWaitTimeoutError,
 )
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.conditions import StateCondition
-from airflow_provider_asp.waiting.deadline import command_bound
-from airflow_provider_asp.waiting.verdict import describe_error, info_to_dict, is_transient
+from asp_core.waiting import states
+from asp_core.waiting.conditions import StateCondition
+from asp_core.waiting.deadline import command_bound
+from asp_core.waiting.verdict import describe_error, info_to_dict, is_transient
 
 if TYPE_CHECKING:
     import datetime
     import logging
 
-    from airflow_provider_asp.stream_processing import (
+    from asp_core.stream_processing import (
         CreateStreamProcessorOptions,
         StartStreamProcessorOptions,
         StreamProcessorInfo,
@@ -100,7 +100,7 @@ class ProcessorActions:
         )
         from tenacity.stop import stop_base
 
-        from airflow_provider_asp.waiting import synchronous
+        from asp_core.waiting import synchronous
 
         def looking_again(state: Any) -> None:
             self.log.info("Transient error reading %r, looking again: %s", name, state.outcome)
@@ -138,7 +138,7 @@ class ProcessorActions:
         """After an act: wait until ``target`` (bounded by the deadline, which a wait
         needs), or look once without waiting. FAILED raises at once either way. Returns the
         processor info."""
-        from airflow_provider_asp.waiting import synchronous
+        from asp_core.waiting import synchronous
 
         condition = StateCondition(name, frozenset({target}), ignore_failure_at=ignore_failure_at)
         if not wait:

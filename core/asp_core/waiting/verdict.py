@@ -14,7 +14,7 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.exceptions import (
+from asp_core.errors import (
     AspConnectionError,
     AspDlqLimitError,
     AspProcessorFailedError,
@@ -22,10 +22,10 @@ from airflow_provider_asp.exceptions import (
     AspProcessorNotFoundError,
     AspProcessorStateError,
 )
-from airflow_provider_asp.serialization import to_jsonable
+from asp_core.jsonable import to_jsonable
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.stream_processing import StreamProcessorInfo
+    from asp_core.stream_processing import StreamProcessorInfo
 
 
 class Outcome(enum.Enum):
@@ -214,7 +214,7 @@ def is_transient(exc: BaseException) -> bool:
     not pass by itself, and fails at once."""
     from pymongo.errors import ServerSelectionTimeoutError
 
-    from airflow_provider_asp.stream_processing.protocol import is_retryable_read_error
+    from asp_core.stream_processing.protocol import is_retryable_read_error
 
     if isinstance(exc, ServerSelectionTimeoutError):
         text = str(exc).lower()

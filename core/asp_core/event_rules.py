@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_asp.exceptions import AspInputError
-from airflow_provider_asp.waiting import states
+from asp_core.errors import AspInputError
+from asp_core.waiting import states
 
 #: Bounds of the output trigger's arguments.
 MAX_BATCH_LIMIT = 10_000

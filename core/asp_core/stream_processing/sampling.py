@@ -25,12 +25,12 @@ from typing import Any
 
 from pymongo.errors import InvalidOperation, ProtocolError, PyMongoError
 
-from airflow_provider_asp.stream_processing import protocol
-from airflow_provider_asp.stream_processing.options import (
+from asp_core.stream_processing import protocol
+from asp_core.stream_processing.options import (
     GetStreamProcessorSamplesOptions,
     check_count,
 )
-from airflow_provider_asp.stream_processing.protocol import Command, Document, Reply
+from asp_core.stream_processing.protocol import Command, Document, Reply
 
 __all__ = ["Backoff", "Round", "SampleCursorTimeout", "SampleState", "Send"]
 

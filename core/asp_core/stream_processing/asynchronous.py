@@ -21,14 +21,14 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying
 
-from airflow_provider_asp.stream_processing import protocol, timeouts
-from airflow_provider_asp.stream_processing._base import (
+from asp_core.stream_processing import protocol, timeouts
+from asp_core.stream_processing._base import (
     AsyncClosing,
     ProcessorHandleBase,
     SampleCursorBase,
 )
-from airflow_provider_asp.stream_processing.config import workspace_client_kwargs
-from airflow_provider_asp.stream_processing.options import (
+from asp_core.stream_processing.config import workspace_client_kwargs
+from asp_core.stream_processing.options import (
     CreateStreamProcessorOptions,
     GetStreamProcessorSamplesOptions,
     GetStreamProcessorSamplesResult,
@@ -36,8 +36,8 @@ from airflow_provider_asp.stream_processing.options import (
     StartStreamProcessorOptions,
     StreamProcessorInfo,
 )
-from airflow_provider_asp.stream_processing.protocol import Command, Document, Reply
-from airflow_provider_asp.stream_processing.sampling import (
+from asp_core.stream_processing.protocol import Command, Document, Reply
+from asp_core.stream_processing.sampling import (
     NEXT,
     POLL,
     Backoff,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from airflow_provider_asp.stream_processing import protocol
-from airflow_provider_asp.stream_processing.sampling import SampleState
+from asp_core.stream_processing import protocol
+from asp_core.stream_processing.sampling import SampleState
 
 _Self = TypeVar("_Self")
 

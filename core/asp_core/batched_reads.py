@@ -29,15 +29,14 @@ import itertools
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from pymongo import _csot
 from pymongo.errors import AutoReconnect, NetworkTimeout, PyMongoError
 
-from airflow_provider_asp.stream_processing import AsyncStreamProcessors
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.verdict import is_transient
+from asp_core.stream_processing import AsyncStreamProcessors, timeouts
+from asp_core.waiting import states
+from asp_core.waiting.verdict import is_transient
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.stream_processing import (
+    from asp_core.stream_processing import (
         AsyncStreamProcessingClient,
         StreamProcessorInfo,
     )
@@ -77,7 +76,7 @@ class BatchedReads:
         future: asyncio.Future[_Read] = loop.create_future()
         self.requests += 1
         self._waiting.setdefault(name, []).append(future)
-        remaining = _csot.remaining()
+        remaining = timeouts.remaining()
         if remaining is not None:
             bound = (loop.time() + remaining, next(self._order), future, name, remaining)
             heapq.heappush(self._bounds, bound)

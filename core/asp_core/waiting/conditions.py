@@ -13,18 +13,18 @@ import datetime
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.serialization import to_jsonable
-from airflow_provider_asp.waiting import states
-from airflow_provider_asp.waiting.matching import (
+from asp_core.jsonable import to_jsonable
+from asp_core.waiting import states
+from asp_core.waiting.matching import (
     CheckFn,
     callable_path,
     matches,
     resolve_callable,
 )
-from airflow_provider_asp.waiting.verdict import Reason, Verdict, info_to_dict
+from asp_core.waiting.verdict import Reason, Verdict, info_to_dict
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.stream_processing import StreamProcessorInfo
+    from asp_core.stream_processing import StreamProcessorInfo
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import pymongo
 
 # pymongo keeps the deadline of pymongo.timeout() blocks in the context variables of its
-# private _csot module (4.2 and later): tests/unit/test_timeouts.py pins how it is read here.
+# private _csot module (4.2 and later). This module is the one place that reads it:
+# tests/unit/test_timeouts.py pins how it is read here.
 from pymongo import _csot
 
-from airflow_provider_asp.stream_processing.protocol import is_timeout_error
+from asp_core.stream_processing.protocol import is_timeout_error
 
-__all__ = ["CommandBound", "caller_deadline", "pause"]
+__all__ = ["CommandBound", "caller_deadline", "pause", "remaining"]
 
 _SMALLEST = 1e-6  # seconds: the shortest bound handed to pymongo.timeout
 
@@ -37,6 +38,11 @@ def caller_deadline() -> float | None:
         return None
     deadline = _csot.get_deadline()
     return deadline if math.isfinite(deadline) else None
+
+
+def remaining() -> float | None:
+    """Seconds left of the ``pymongo.timeout`` block around this call; None outside any."""
+    return _csot.remaining()
 
 
 def pause(wait: float, now: float) -> float:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_asp.exceptions import AspInputError
+from asp_core.errors import AspInputError
 
 #: ``fn(value) -> bool``, or the dotted path of one.
 CheckFn = Callable[[Any], Any] | str

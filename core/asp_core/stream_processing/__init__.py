@@ -27,13 +27,13 @@ applies the connection rules. :mod:`.asynchronous` is the asyncio client, writte
 (``make synchro``; ``make synchro-check`` fails when it is out of date).
 """
 
-from airflow_provider_asp.stream_processing.asynchronous import (
+from asp_core.stream_processing.asynchronous import (
     AsyncSampleCursor,
     AsyncStreamProcessingClient,
     AsyncStreamProcessor,
     AsyncStreamProcessors,
 )
-from airflow_provider_asp.stream_processing.options import (
+from asp_core.stream_processing.options import (
     VALID_TIERS,
     CreateStreamProcessorOptions,
     GetStreamProcessorSamplesOptions,
@@ -42,8 +42,8 @@ from airflow_provider_asp.stream_processing.options import (
     StartStreamProcessorOptions,
     StreamProcessorInfo,
 )
-from airflow_provider_asp.stream_processing.sampling import Backoff, SampleCursorTimeout
-from airflow_provider_asp.stream_processing.synchronous import (
+from asp_core.stream_processing.sampling import Backoff, SampleCursorTimeout
+from asp_core.stream_processing.synchronous import (
     SampleCursor,
     StreamProcessingClient,
     StreamProcessor,

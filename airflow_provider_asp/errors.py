@@ -1,0 +1,66 @@
+"""The core's errors at Airflow's boundary.
+
+An error the core marks :class:`~asp_core.errors.Unretryable` (bad input, a missing
+processor, a definition conflict, a processor FAILED for good) must fail the task at once,
+without its retries: Airflow does that for ``AirflowFailException``. :func:`for_airflow`
+makes such an error one, keeping its own class too (``except AspProcessorNotFoundError``
+still catches it), its message, attributes and traceback. Every operator and sensor entry
+point passes through :func:`airflow_errors` (``AspTaskMixin`` wraps them).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from asp_core.errors import Unretryable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+_FAILING: dict[type[BaseException], type[BaseException]] = {}
+
+
+def _failing(cls: type[BaseException]) -> type[BaseException]:
+    """``cls`` that is also an ``AirflowFailException`` (one per class); pickles as ``cls``."""
+    made = _FAILING.get(cls)
+    if made is not None:
+        return made
+
+    def __reduce__(self: BaseException) -> Any:
+        return (cls, self.args, self.__dict__ or None)
+
+    namespace: dict[str, Any] = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__reduce__": __reduce__,
+    }
+    made = _FAILING[cls] = type(cls.__name__, (cls, AirflowFailException), namespace)
+    return made
+
+
+def for_airflow(exc: BaseException) -> BaseException:
+    """``exc`` itself, made an ``AirflowFailException`` when no retry can fix it."""
+    original: type[BaseException] = exc.__class__
+    if issubclass(original, Unretryable) and not issubclass(original, AirflowFailException):
+        exc.__class__ = _failing(original)
+    return exc
+
+
+def airflow_errors(method: F) -> F:
+    """``method`` raising the core's unretryable errors as ``AirflowFailException``s."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Unretryable as exc:
+            for_airflow(exc)
+            raise
+
+    wrapper.__asp_airflow_errors__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
