@@ -19,7 +19,7 @@ its processor's start):
 - steady state: ``--steady-rounds`` poll intervals of looks: looks asked per second (the
   pooled client's count; the first round's looks come back together, so the window holds
   them unevenly), commands served per second (the emulator's count), looks per round (one
-  command a round, see ``hooks/batched_reads.py``), CPU per look, the longest event-loop
+  command a round, see ``asp_core/batched_reads.py``), CPU per look, the longest event-loop
   stall and GC pause, first round and after.
 - state change: the emulator starts every processor, noting when each start was
   acknowledged (CLOCK_MONOTONIC, one clock for both processes); each trigger's lag is

@@ -1,6 +1,7 @@
-"""What a user installs: the provider alone (with ``constraints.txt``) brings no emulator, no
-console script and no test-only library, and its modules import; the emulator installs on its
-own with its command and its pytest fixtures. Real installs into fresh virtual environments
+"""What a user installs: the core alone brings no orchestrator (no Airflow, no Dagster) and
+every one of its modules imports; the provider (with ``constraints.txt``) brings no emulator,
+no console script and no test-only library, and its modules import; the emulator installs on
+its own with its command and its pytest fixtures. Real installs into fresh virtual environments
 (uv, from its cache when warm), from a copy of the repository's files."""
 
 from __future__ import annotations
@@ -64,12 +65,46 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_of_repository(tmp_path_factory.mktemp("repo"))
 
 
+#: Distributions of an orchestrator: the core must bring none.
+ORCHESTRATORS = {"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk", "dagster"}
+
+
+@pytest.mark.timeout(600)
+def test_the_core_alone_has_no_orchestrator_and_every_module_imports(source, tmp_path):
+    python = venv(tmp_path / "venv")
+    constraints = source / "constraints.txt"
+    run(UV, "pip", "install", "-q", "--python", python, "-c", constraints, source / "core")
+    names = installed(python)
+    assert "asp-core" in names
+    assert {"pymongo", "tenacity", "pendulum", "mongoquery"} <= names
+    assert not names & ORCHESTRATORS, names & ORCHESTRATORS
+    assert not names & TEST_ONLY, names & TEST_ONLY
+    assert "airflow-provider-asp" not in names
+    check = (
+        "import importlib, pkgutil, sys\n"
+        "import asp_core\n"
+        "modules = [m.name for m in pkgutil.walk_packages(asp_core.__path__, 'asp_core.')]\n"
+        "for name in modules:\n"
+        "    importlib.import_module(name)\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded & {'airflow', 'dagster'}, loaded & {'airflow', 'dagster'}\n"
+        "from asp_core.stream_processing import StreamProcessingClient\n"
+        "from asp_core.settings import WorkspaceSettings\n"
+        "settings = WorkspaceSettings.from_uri('mongodb://u:p%40ss@ws.example:27018/?tls=true')\n"
+        "assert (settings.host, settings.port, settings.password) == ('ws.example', 27018, 'p@ss')\n"
+        "print(len(modules))\n"
+    )
+    assert int(run(python, "-c", check, cwd=tmp_path).stdout) >= 25
+
+
 @pytest.mark.timeout(600)
 def test_the_provider_alone_has_no_emulator_and_no_test_only_dependency(source, tmp_path):
     python = venv(tmp_path / "venv")
-    run(UV, "pip", "install", "-q", "--python", python, "-c", source / "constraints.txt", source)
+    constraints = source / "constraints.txt"
+    run(UV, "pip", "install", "-q", "--python", python, "-c", constraints, source / "core", source)
     names = installed(python)
-    assert "airflow-provider-asp" in names
+    assert {"airflow-provider-asp", "asp-core"} <= names
+    assert "dagster" not in names
     assert not names & TEST_ONLY, names & TEST_ONLY
     assert "mongoquery" in names
     scripts = {p.name for p in (tmp_path / "venv" / "bin").iterdir()}

@@ -61,7 +61,7 @@ def test_settings_repr_hides_the_password(workspace):
         ({"extra": {"connect_timeout_ms": "soon"}}, "'connect_timeout_ms' must be a positive"),
         ({"extra": {"socket_timeout_ms": 0}}, "'socket_timeout_ms' must be a positive"),
         ({"extra": {"tls_allow_invalid_certificates": "maybe"}}, "must be true or false"),
-        ({"extra": {"auth_mechanism": "MONGODB-X509"}}, "needs .tls_certificate_key_file."),
+        ({"extra": {"auth_mechanism": "MONGODB-X509"}}, "needs 'tls_certificate_key_file'"),
     ],
 )
 def test_invalid_connection_fails_clearly(workspace, add_connection, changes, message):

@@ -237,7 +237,8 @@ sys.meta_path.insert(0, Block())
 import json
 from airflow_provider_asp.operators.asp import AspCreateProcessorOperator, AspStartProcessorOperator
 from airflow_provider_asp.triggers.events import AspProcessorOutputEventTrigger
-from airflow_provider_asp.lineage import assets, datasets, reporting
+from airflow_provider_asp.lineage import assets, reporting
+from asp_core import lineage
 import airflow_provider_asp.example_dags.asp_event_driven
 ours_imported = list(attempts)
 create = AspCreateProcessorOperator(task_id="c", processor_name="p",
