@@ -12,8 +12,8 @@ import threading
 from collections.abc import Sequence
 
 from asp_emulator.auth import UserSpec
-from asp_emulator.commands import REPLY_SHAPES
 from asp_emulator.limits import Limits
+from asp_emulator.protocol import REPLY_SHAPES
 from asp_emulator.workspace import Workspace
 
 

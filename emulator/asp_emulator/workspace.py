@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from asp_emulator import wire
+from asp_emulator import protocol, wire
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -25,13 +25,15 @@ from asp_emulator.auth import (
     parse_users,
     parse_x509_users,
 )
-from asp_emulator.commands import REPLY_SHAPES, Dispatcher, ReplyShape
+from asp_emulator.commands import Dispatcher
 from asp_emulator.engine import Connections
 from asp_emulator.faults import Fault, Faults
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
 from asp_emulator.options import WorkspaceDefaults
 from asp_emulator.processors import ProcessorRegistry
+from asp_emulator.protocol import REPLY_SHAPES, ReplyShape
 from asp_emulator.server import Server
+from asp_emulator.testing import Failure, ProcessorKnobs
 from asp_emulator.tls import CertificateAuthority, TlsFiles, normalize_subject, server_context
 
 T = TypeVar("T")
@@ -117,6 +119,7 @@ class Workspace:
             limits=self.limits,
             transition_delay=transition_delay,
         )
+        self._knobs = ProcessorKnobs(self._registry)
         self._dispatcher = Dispatcher(
             Authenticator(self._users, self._x509_users),
             self._registry,
@@ -358,7 +361,7 @@ class Workspace:
         """The processor's ``getStreamProcessor`` document."""
 
         async def read() -> dict[str, Any]:
-            return self._registry.get(name).info(self._defaults.default_tier)
+            return protocol.processor_info(self._registry.get(name), self._defaults.default_tier)
 
         return self._call(read)
 
@@ -366,8 +369,7 @@ class Workspace:
         """The processor's stats document."""
 
         async def read() -> dict[str, Any]:
-            command = {"getStreamProcessorStats": name, "options": {"verbose": verbose}}
-            return self._registry.stats(command, self._dispatcher.workspace_name)["stats"]
+            return self._registry.stats(protocol.Stats(name, 1, verbose))[1]
 
         return self._call(read)
 
@@ -403,7 +405,7 @@ class Workspace:
         """Make a running processor FAIL with this errorMsg/errorCode, now or after N documents."""
 
         async def fail() -> None:
-            self._registry.fail(name, message, code, retryable, after_documents)
+            self._knobs.fail(name, Failure(message, code, retryable), after_documents)
 
         self._call(fail)
 
@@ -415,7 +417,7 @@ class Workspace:
         reach). Once; the start after that runs."""
 
         async def arm() -> None:
-            self._registry.fail_on_start(name, message, code, retryable)
+            self._knobs.fail_on_start(name, Failure(message, code, retryable))
 
         self._call(arm)
 
@@ -510,7 +512,7 @@ class Workspace:
         all is well; the emulator's own tests assert it)."""
 
         async def check() -> list[str]:
-            return self._registry.inconsistencies()
+            return self._knobs.inconsistencies()
 
         return self._call(check)
 
