@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -38,6 +39,8 @@ from asp_emulator.tls import CertificateAuthority, TlsFiles, normalize_subject, 
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 DEFAULT_USERS: Mapping[str, UserSpec] = {"admin": "admin-password"}
 _CALL_TIMEOUT = 30.0
 
@@ -51,6 +54,24 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(
         ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
     )
+
+
+class NonLoopbackWarning(UserWarning):
+    """A workspace is asked to listen on an address other machines can reach."""
+
+
+def warn_if_not_loopback(host: str, *, stacklevel: int = 2) -> None:
+    """Warn (:class:`NonLoopbackWarning`, and a WARNING log line) when ``host`` is not a
+    loopback address. Called when a :class:`Workspace` is made, before anything listens."""
+    if is_loopback(host):
+        return
+    message = (
+        f"binding {host!r}, which is not a loopback address: the workspace is reachable "
+        "from other machines. It is a test double; its users, passwords and certificates "
+        "are not secrets."
+    )
+    log.warning("%s", message)
+    warnings.warn(message, NonLoopbackWarning, stacklevel=stacklevel + 1)
 
 
 class Workspace:
@@ -97,6 +118,7 @@ class Workspace:
         self._x509_users = parse_x509_users(x509_users)
         self.limits = limits if limits is not None else DEFAULT_LIMITS
         _check_delay(transition_delay)
+        warn_if_not_loopback(host, stacklevel=2)
         self.host = host
         self._requested_port = port
         self.port = 0
@@ -137,14 +159,6 @@ class Workspace:
         """Start serving in a background thread; returns once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("workspace already started")
-        if not is_loopback(self.host):
-            print(
-                f"asp-emulator: WARNING: binding {self.host!r}, which is not a loopback "
-                "address: the workspace is reachable from other machines. It is a test "
-                "double; its users, passwords and certificates are not secrets.",
-                file=sys.stderr,
-                flush=True,
-            )
         self._tmpdir = tempfile.mkdtemp(prefix="asp-emulator-")
         if self._tls_given is None:
             self._authority = CertificateAuthority(self._tmpdir)
