@@ -192,7 +192,7 @@ class Dispatcher:
             "helloOk": True,
             primary_key: True,
             "maxBsonObjectSize": 16 * 1024 * 1024,
-            "maxMessageSizeBytes": 48_000_000,
+            "maxMessageSizeBytes": self.limits.max_message_bytes,
             "maxWriteBatchSize": 100_000,
             "localTime": now(),
             "connectionId": session.connection_id,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import bson
 from bson import ObjectId
 
 from asp_emulator.engine import (
@@ -29,6 +30,7 @@ from asp_emulator.engine import (
 )
 from asp_emulator.engine.scheduler import Job, Scheduler
 from asp_emulator.errors import (
+    BSON_OBJECT_TOO_LARGE,
     COMMAND_FAILED,
     CURSOR_NOT_FOUND,
     FAILED_TO_PARSE,
@@ -185,6 +187,19 @@ class ProcessorRegistry:
             )
         return dlq
 
+    def _check_weight(self, command: str, name: str, stages: Any, options: Any) -> None:
+        """Refuse a definition heavier than ``Limits.max_definition_bytes``: replies carry it
+        (one in ``getStreamProcessor``, every one in ``listStreamProcessors``)."""
+        size = len(bson.encode({"name": name, "pipeline": stages, "options": options}))
+        limit = self.limits.max_definition_bytes
+        if size > limit:
+            raise CommandError(
+                BSON_OBJECT_TOO_LARGE,
+                f"{command}: the processor's definition (name, pipeline and options) is "
+                f"{size:,} bytes, over the limit of {limit:,} bytes "
+                "(Limits.max_definition_bytes)",
+            )
+
     def _engine(
         self, name: str, pipeline: Pipeline, dlq: Mapping[str, Any] | None
     ) -> ProcessorEngine:
@@ -202,6 +217,7 @@ class ProcessorRegistry:
             options["streamMetaFieldName"] = request.stream_meta_field_name
         if request.failover is not None:
             options["failover"] = request.failover
+        self._check_weight("createStreamProcessor", name, request.pipeline, options)
         pipeline = self._compile(request.pipeline)
         self._check_dlq(request.dlq)
         self.defaults.check_tier(request.tier)
@@ -388,6 +404,12 @@ class ProcessorRegistry:
             else:
                 options.pop("dlq", None)
         given = request.pipeline
+        self._check_weight(
+            "modifyStreamProcessor",
+            final_name,
+            processor.stages if given is None else given,
+            options,
+        )
         pipeline = self._compile(processor.stages if given is None else given)
         new_stages = list(pipeline.stages)
         resume = request.resume_from_checkpoint

@@ -17,6 +17,7 @@ from bson.int64 import Int64
 from bson.timestamp import Timestamp
 
 from asp_emulator.errors import (
+    BSON_OBJECT_TOO_LARGE,
     FAILED_TO_PARSE,
     PROCESSOR_INVALID_OPTIONS,
     CommandError,
@@ -422,3 +423,13 @@ def process_reply(name: str, cursor_id: int) -> Reply:
 def defaults_reply(default_tier: str, max_tier: str) -> Reply:
     """``listWorkspaceDefaults``."""
     return {"ok": 1.0, "defaultTierSize": default_tier, "maxTierSize": max_tier}
+
+
+def reply_too_large(command: str, size: int, limit: int) -> Reply:
+    """The error that replaces a reply longer than the message limit."""
+    return CommandError(
+        BSON_OBJECT_TOO_LARGE,
+        f"{command}: the reply would be {size:,} bytes, {size - limit:,} over the message "
+        f"limit of {limit:,} bytes (Limits.max_message_bytes); ask for less, e.g. "
+        "listStreamProcessors with a filter that selects fewer processors",
+    ).to_reply()
