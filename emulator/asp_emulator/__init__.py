@@ -7,8 +7,8 @@ pytest fixtures ``asp_workspace`` and ``asp_workspace_factory``.
 
 from asp_emulator.faults import Fault
 from asp_emulator.limits import Limits
-from asp_emulator.workspace import Workspace
+from asp_emulator.workspace import NonLoopbackWarning, Workspace
 
 __version__ = "0.3.0"
 
-__all__ = ["Fault", "Limits", "Workspace", "__version__"]
+__all__ = ["Fault", "Limits", "NonLoopbackWarning", "Workspace", "__version__"]

@@ -9,12 +9,13 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 
 from asp_emulator.auth import UserSpec
-from asp_emulator.commands import REPLY_SHAPES
 from asp_emulator.limits import Limits
-from asp_emulator.workspace import Workspace
+from asp_emulator.protocol import REPLY_SHAPES
+from asp_emulator.workspace import NonLoopbackWarning, Workspace
 
 
 def parse_user(text: str) -> tuple[str, UserSpec]:
@@ -92,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.tls_cert_key_file is None) != (args.tls_ca_file is None):
         print("asp-emulator: give both --tls-cert-key-file and --tls-ca-file", file=sys.stderr)
         return 2
+    # the non-loopback warning goes to stderr once, as this log line
+    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
+    warnings.simplefilter("ignore", NonLoopbackWarning)
     try:
         workspace = Workspace(
             users,
@@ -109,7 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"asp-emulator: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="asp-emulator: %(levelname)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

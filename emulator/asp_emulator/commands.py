@@ -1,13 +1,21 @@
-"""Command dispatch: handshake, authentication and the thirteen ASP commands."""
+"""The commands a workspace answers, in one table: :data:`COMMANDS`.
+
+Each entry names how the command document is read (a parser of :mod:`asp_emulator.protocol`),
+the :class:`Dispatcher` method that runs it, and whether it is an ASP command (an
+authenticated ``atlasAdmin`` user, on ``admin``). To add a command: a request type and its
+parser in ``protocol.py``, a handler here, its line in :data:`COMMANDS`, and the domain work
+in ``processors.py``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, TypeVar
 
+from asp_emulator import protocol
 from asp_emulator.auth import (
     ATLAS_ADMIN,
     X509,
@@ -26,31 +34,28 @@ from asp_emulator.errors import (
     CommandError,
 )
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
-from asp_emulator.options import now, processor_name
+from asp_emulator.options import now
 from asp_emulator.processors import ProcessorRegistry
+from asp_emulator.protocol import (
+    Create,
+    Document,
+    GetMoreSample,
+    Listing,
+    Modify,
+    Named,
+    NoArguments,
+    Process,
+    Reply,
+    ReplyShape,
+    Start,
+    StartSample,
+    Stats,
+)
 from asp_emulator.wire import nesting_exceeds
 
-ReplyShape = Literal["live", "spec"]
-REPLY_SHAPES = ("live", "spec")
-
 MAX_WIRE_VERSION = 21  # MongoDB 7.0: inside what pymongo 4.13 to 4.20 accept
-ASP_COMMANDS = frozenset(
-    {
-        "createStreamProcessor",
-        "startStreamProcessor",
-        "stopStreamProcessor",
-        "dropStreamProcessor",
-        "getStreamProcessor",
-        "getStreamProcessorStats",
-        "startSampleStreamProcessor",
-        "getMoreSampleStreamProcessor",
-        "modifyStreamProcessor",
-        "listStreamProcessors",
-        "listStreamConnections",
-        "processStreamProcessor",
-        "listWorkspaceDefaults",
-    }
-)
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -86,14 +91,6 @@ class Session:
         )
 
 
-def _filter(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise CommandError(9, "filter must be a document")
-    return dict(value)
-
-
 def _names_only(query: dict[str, Any]) -> frozenset[str] | None:
     """The names a filter of the form ``{"name": <string>}`` or ``{"name": {"$in": [<string>,
     ...]}}`` selects; None for any other filter."""
@@ -120,8 +117,18 @@ def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
         raise CommandError(9, f"invalid filter: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class Command(Generic[R]):
+    """One command: ``parse`` reads its document into a request, ``handler`` answers it;
+    ``auth``: an ASP command (an authenticated ``atlasAdmin`` user, on ``admin``)."""
+
+    parse: Callable[[Mapping[str, Any]], R]
+    handler: Callable[[Dispatcher, Session, R], Reply]
+    auth: bool = True
+
+
 class Dispatcher:
-    """Routes a command document to its handler and returns the reply document."""
+    """Runs a command document through its :data:`COMMANDS` entry; returns the reply."""
 
     def __init__(
         self,
@@ -139,42 +146,14 @@ class Dispatcher:
         self.workspace_name = workspace_name
         self.reply_shape: ReplyShape = reply_shape
         self.limits = limits
-        self._handlers: dict[
-            str, Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
-        ] = {
-            "hello": self._hello,
-            "isMaster": self._hello,
-            "ismaster": self._hello,
-            "ping": self._ping,
-            "buildInfo": self._build_info,
-            "buildinfo": self._build_info,
-            "endSessions": self._ping,
-            "saslStart": self._sasl_start,
-            "saslContinue": self._sasl_continue,
-            "authenticate": self._authenticate,
-            "logout": self._logout,
-            "connectionStatus": self._connection_status,
-            "createStreamProcessor": self._create,
-            "startStreamProcessor": self._start,
-            "stopStreamProcessor": self._stop,
-            "dropStreamProcessor": self._drop,
-            "getStreamProcessor": self._get,
-            "getStreamProcessorStats": self._stats,
-            "startSampleStreamProcessor": self._start_sample,
-            "getMoreSampleStreamProcessor": self._get_more,
-            "modifyStreamProcessor": self._modify,
-            "listStreamProcessors": self._list,
-            "listStreamConnections": self._list_connections,
-            "processStreamProcessor": self._process,
-            "listWorkspaceDefaults": self._defaults,
-        }
+        self.commands: Mapping[str, Command[Any]] = COMMANDS
 
-    async def dispatch(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    async def dispatch(self, session: Session, command: dict[str, Any]) -> Reply:
         """Run ``command`` for ``session``; command errors become error replies."""
         name = next(iter(command), "")
-        handler = self._handlers.get(name)
+        entry = self.commands.get(name)
         try:
-            if handler is None:
+            if entry is None:
                 raise CommandError(COMMAND_NOT_FOUND, f"no such command: '{name}'")
             depth = self.limits.max_nesting_depth
             if nesting_exceeds(command, depth):
@@ -183,9 +162,9 @@ class Dispatcher:
                     f"{name}: documents are nested deeper than {depth} levels "
                     "(Limits.max_nesting_depth)",
                 )
-            if name in ASP_COMMANDS:
+            if entry.auth:
                 self._authorize(session, command, name)
-            return await handler(session, command)
+            return entry.handler(self, session, entry.parse(command))
         except CommandError as exc:
             return exc.to_reply()
 
@@ -204,21 +183,16 @@ class Dispatcher:
                 INVALID_NAMESPACE, f"{name} must run on the admin database, not {database!r}"
             )
 
-    def _wrap_info(self, info: dict[str, Any]) -> dict[str, Any]:
-        if self.reply_shape == "live":
-            return {"ok": 1.0, "result": info}
-        return {**info, "ok": 1.0}
-
     # -- handshake and auth -------------------------------------------------------------
-    async def _hello(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _hello(self, session: Session, command: Document) -> Reply:
         if isinstance(command.get("client"), Mapping):
             session.client_metadata = dict(command["client"])
         primary_key = "isWritablePrimary" if next(iter(command)) == "hello" else "ismaster"
-        reply: dict[str, Any] = {
+        reply: Reply = {
             "helloOk": True,
             primary_key: True,
             "maxBsonObjectSize": 16 * 1024 * 1024,
-            "maxMessageSizeBytes": 48_000_000,
+            "maxMessageSizeBytes": self.limits.max_message_bytes,
             "maxWriteBatchSize": 100_000,
             "localTime": now(),
             "connectionId": session.connection_id,
@@ -245,18 +219,16 @@ class Dispatcher:
         reply["ok"] = 1.0
         return reply
 
-    def _begin_sasl(
-        self, session: Session, command: Mapping[str, Any], database: str
-    ) -> dict[str, Any]:
+    def _begin_sasl(self, session: Session, command: Mapping[str, Any], database: str) -> Reply:
         session.begin_authentication()
         conversation, reply = self.authenticator.start(command, database)
         session.conversation = conversation
         return reply
 
-    async def _sasl_start(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _sasl_start(self, session: Session, command: Document) -> Reply:
         return self._begin_sasl(session, command, str(command.get("$db", "admin")))
 
-    async def _sasl_continue(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _sasl_continue(self, session: Session, command: Document) -> Reply:
         session.begin_authentication()
         conversation = session.conversation
         if conversation is None:
@@ -270,7 +242,7 @@ class Dispatcher:
             session.authenticated(conversation.user)
         return reply
 
-    def _x509(self, session: Session, command: Mapping[str, Any], database: str) -> dict[str, Any]:
+    def _x509(self, session: Session, command: Mapping[str, Any], database: str) -> Reply:
         session.begin_authentication()
         mechanism = command.get("mechanism")
         if mechanism != X509:
@@ -283,15 +255,15 @@ class Dispatcher:
         session.authenticated(user)
         return {"dbname": X509_DATABASE, "user": user.name}
 
-    async def _authenticate(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _authenticate(self, session: Session, command: Document) -> Reply:
         reply = self._x509(session, command, str(command.get("$db", "admin")))
         return {**reply, "ok": 1.0}
 
-    async def _logout(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _logout(self, session: Session, command: Document) -> Reply:
         session.user = None
-        return {"ok": 1.0}
+        return protocol.ok()
 
-    async def _connection_status(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _connection_status(self, session: Session, command: Document) -> Reply:
         users = []
         roles = []
         if session.user is not None:
@@ -302,10 +274,10 @@ class Dispatcher:
             "ok": 1.0,
         }
 
-    async def _ping(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": 1.0}
+    def _ping(self, session: Session, command: Document) -> Reply:
+        return protocol.ok()
 
-    async def _build_info(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _build_info(self, session: Session, command: Document) -> Reply:
         return {
             "version": "7.0.0",
             "versionArray": [7, 0, 0, 0],
@@ -320,65 +292,104 @@ class Dispatcher:
     def _owner(session: Session) -> str:
         return session.user.name if session.user is not None else ""
 
-    async def _create(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.create(command, owner=self._owner(session))
-        return {"ok": 1.0}
+    @property
+    def _tier_default(self) -> str:
+        return self.registry.defaults.default_tier
 
-    async def _start(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.start(command)
-        return {"ok": 1.0}
+    def _create(self, session: Session, request: Create) -> Reply:
+        self.registry.create(request, owner=self._owner(session))
+        return protocol.ok()
 
-    async def _stop(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.stop(command)
-        return {"ok": 1.0}
+    def _start(self, session: Session, request: Start) -> Reply:
+        self.registry.start(request)
+        return protocol.ok()
 
-    async def _drop(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.drop(command)
-        return {"ok": 1.0}
+    def _stop(self, session: Session, request: Named) -> Reply:
+        self.registry.stop(request.name)
+        return protocol.ok()
 
-    async def _get(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        processor = self.registry.get(processor_name(command, "getStreamProcessor"))
-        return self._wrap_info(processor.info(self.registry.defaults.default_tier))
+    def _drop(self, session: Session, request: Named) -> Reply:
+        self.registry.drop(request.name)
+        return protocol.ok()
 
-    async def _stats(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self.registry.stats(command, self.workspace_name)
+    def _get(self, session: Session, request: Named) -> Reply:
+        info = protocol.processor_info(self.registry.get(request.name), self._tier_default)
+        return protocol.info_reply(info, self.reply_shape)
 
-    async def _start_sample(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self.registry.start_sample(command)
+    def _stats(self, session: Session, request: Stats) -> Reply:
+        processor, stats = self.registry.stats(request)
+        return protocol.stats_reply(self.workspace_name, processor, stats)
 
-    async def _get_more(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self.registry.get_more(
-            command, "messages" if self.reply_shape == "live" else "nextBatch"
-        )
+    def _start_sample(self, session: Session, request: StartSample) -> Reply:
+        return protocol.cursor_reply(self.registry.start_sample(request))
 
-    async def _modify(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        self.registry.modify(command, owner=self._owner(session))
-        return {"ok": 1.0}
+    def _get_more(self, session: Session, request: GetMoreSample) -> Reply:
+        batch, cursor_id = self.registry.get_more(request)
+        return protocol.batch_reply(batch, cursor_id, self.reply_shape)
 
-    async def _list(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        query = _filter(command.get("filter"))
-        tier = self.registry.defaults.default_tier
+    def _modify(self, session: Session, request: Modify) -> Reply:
+        self.registry.modify(request, owner=self._owner(session))
+        return protocol.ok()
+
+    def _list(self, session: Session, request: Listing) -> Reply:
+        query = request.filter
         named = _names_only(query)
         if named is not None:  # by name, as an index would: not one match per processor
             visible = [p for p in self.registry.visible() if p.name in named]
-            return {"ok": 1.0, "streamProcessors": [p.list_item(tier) for p in visible]}
-        items = [p.list_item(tier) for p in self.registry.visible()]
-        return {"ok": 1.0, "streamProcessors": [i for i in items if _matches(query, i)]}
+            return protocol.processors_reply(
+                [protocol.list_item(p, self._tier_default) for p in visible]
+            )
+        items = [protocol.list_item(p, self._tier_default) for p in self.registry.visible()]
+        return protocol.processors_reply([i for i in items if _matches(query, i)])
 
-    async def _list_connections(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        query = _filter(command.get("filter"))
-        return {
-            "ok": 1.0,
-            "connections": [c for c in self.connections.list() if _matches(query, c)],
-        }
+    def _list_connections(self, session: Session, request: Listing) -> Reply:
+        connections = self.connections.list()
+        return protocol.connections_reply([c for c in connections if _matches(request.filter, c)])
 
-    async def _process(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
-        return self.registry.process(command, owner=self._owner(session))
+    def _process(self, session: Session, request: Process) -> Reply:
+        name, cursor_id = self.registry.process(request, owner=self._owner(session))
+        return protocol.process_reply(name, cursor_id)
 
-    async def _defaults(self, session: Session, command: dict[str, Any]) -> dict[str, Any]:
+    def _defaults(self, session: Session, request: NoArguments) -> Reply:
         defaults = self.registry.defaults
-        return {
-            "ok": 1.0,
-            "defaultTierSize": defaults.default_tier,
-            "maxTierSize": defaults.max_tier,
-        }
+        return protocol.defaults_reply(defaults.default_tier, defaults.max_tier)
+
+
+def _open(handler: Callable[[Dispatcher, Session, Document], Reply]) -> Command[Document]:
+    """A command anyone may send (handshake, authentication, sessions); its handler reads
+    the document itself."""
+    return Command(protocol.document, handler, auth=False)
+
+
+COMMANDS: Mapping[str, Command[Any]] = {
+    # handshake, authentication, sessions: anyone may send them
+    "hello": _open(Dispatcher._hello),
+    "isMaster": _open(Dispatcher._hello),
+    "ismaster": _open(Dispatcher._hello),
+    "ping": _open(Dispatcher._ping),
+    "buildInfo": _open(Dispatcher._build_info),
+    "buildinfo": _open(Dispatcher._build_info),
+    "endSessions": _open(Dispatcher._ping),
+    "saslStart": _open(Dispatcher._sasl_start),
+    "saslContinue": _open(Dispatcher._sasl_continue),
+    "authenticate": _open(Dispatcher._authenticate),
+    "logout": _open(Dispatcher._logout),
+    "connectionStatus": _open(Dispatcher._connection_status),
+    # the thirteen ASP commands: an atlasAdmin user, on admin
+    "createStreamProcessor": Command(protocol.parse_create, Dispatcher._create),
+    "startStreamProcessor": Command(protocol.parse_start, Dispatcher._start),
+    "stopStreamProcessor": Command(protocol.parse_named, Dispatcher._stop),
+    "dropStreamProcessor": Command(protocol.parse_named, Dispatcher._drop),
+    "getStreamProcessor": Command(protocol.parse_named, Dispatcher._get),
+    "getStreamProcessorStats": Command(protocol.parse_stats, Dispatcher._stats),
+    "startSampleStreamProcessor": Command(protocol.parse_start_sample, Dispatcher._start_sample),
+    "getMoreSampleStreamProcessor": Command(protocol.parse_get_more_sample, Dispatcher._get_more),
+    "modifyStreamProcessor": Command(protocol.parse_modify, Dispatcher._modify),
+    "listStreamProcessors": Command(protocol.parse_listing, Dispatcher._list),
+    "listStreamConnections": Command(protocol.parse_listing, Dispatcher._list_connections),
+    "processStreamProcessor": Command(protocol.parse_process, Dispatcher._process),
+    "listWorkspaceDefaults": Command(protocol.parse_no_arguments, Dispatcher._defaults),
+}
+"""Every command the workspace answers, by name; anything else is CommandNotFound (59)."""
+
+ASP_COMMANDS = frozenset(name for name, command in COMMANDS.items() if command.auth)

@@ -24,6 +24,7 @@ EXCEEDED_MEMORY_LIMIT = (146, "ExceededMemoryLimit")
 PROCESSOR_DOES_NOT_EXIST = (415, "StreamProcessorDoesNotExist")
 PROCESSOR_ALREADY_EXISTS = (416, "StreamProcessorAlreadyExists")
 PROCESSOR_INVALID_OPTIONS = (420, "StreamProcessorInvalidOptions")
+BSON_OBJECT_TOO_LARGE = (10334, "BSONObjectTooLarge")
 
 CODE_NAMES: dict[int, str] = {
     code: name
@@ -42,6 +43,7 @@ CODE_NAMES: dict[int, str] = {
         PROCESSOR_DOES_NOT_EXIST,
         PROCESSOR_ALREADY_EXISTS,
         PROCESSOR_INVALID_OPTIONS,
+        BSON_OBJECT_TOO_LARGE,
         (6, "HostUnreachable"),
         (7, "HostNotFound"),
         (89, "NetworkTimeout"),

@@ -45,7 +45,20 @@ class Limits:
     idle_timeout: float = _limit(3_600.0, "seconds an authenticated connection may stay silent")
     tls_handshake_timeout: float = _limit(10.0, "seconds for the TLS handshake")
 
+    max_message_bytes: int = _limit(
+        48_000_000,
+        "largest message either way (MongoDB's maxMessageSizeBytes, advertised in hello): "
+        "a request announcing more closes the connection; a reply that would be longer is "
+        "refused with code 10334 (BSONObjectTooLarge) and the connection stays open",
+    )
+
     # -- documents and processing -------------------------------------------------------
+    max_definition_bytes: int = _limit(
+        16 * 1024 * 1024 - 64 * 1024,
+        "heaviest processor definition (name, pipeline and options, as BSON): MongoDB's "
+        "16 MiB document limit less 64 KiB for the fields a reply adds; heavier is refused "
+        "at create and modify with code 10334 (BSONObjectTooLarge)",
+    )
     max_nesting_depth: int = _limit(
         100,
         "deepest nesting of documents and arrays in a command (MongoDB stores at most 100); "

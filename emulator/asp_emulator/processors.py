@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import bson
 from bson import ObjectId
-from bson.int64 import Int64
-from bson.timestamp import Timestamp
 
 from asp_emulator.engine import (
     Connections,
@@ -31,6 +30,7 @@ from asp_emulator.engine import (
 )
 from asp_emulator.engine.scheduler import Job, Scheduler
 from asp_emulator.errors import (
+    BSON_OBJECT_TOO_LARGE,
     COMMAND_FAILED,
     CURSOR_NOT_FOUND,
     FAILED_TO_PARSE,
@@ -41,13 +41,15 @@ from asp_emulator.errors import (
     CommandError,
 )
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
-from asp_emulator.options import (
-    WorkspaceDefaults,
-    check_type,
-    now,
-    option,
-    positive_int,
-    processor_name,
+from asp_emulator.options import WorkspaceDefaults, now
+from asp_emulator.protocol import (
+    Create,
+    GetMoreSample,
+    Modify,
+    Process,
+    Start,
+    StartSample,
+    Stats,
 )
 from asp_emulator.samples import SampleBuffer, SampleBuffers
 
@@ -129,52 +131,6 @@ class Processor:
         for buffer in self.buffers.values():
             buffer.push(doc)
 
-    def info(self, tier_default: str) -> dict[str, Any]:
-        """The ``getStreamProcessor`` document (plus an internal field drivers must hide)."""
-        message, code, retryable = self.error
-        stats = self.engine.stats()
-        doc: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "pipeline": self.stages,
-            "pipelineVersion": self.pipeline_version,
-            "tier": self.tier or tier_default,
-            "enableAutoScaling": self.enable_auto_scaling,
-            "failoverEnabled": bool(self.options.get("failover", False)),
-            "lastModifiedAt": self.last_modified_at,
-            "modifiedBy": self.modified_by,
-            "lastStateChange": self.last_state_change,
-            "hasStarted": self.has_started,
-            "stats": {
-                key: stats[key]
-                for key in ("inputMessageCount", "outputMessageCount", "dlqMessageCount")
-                if key in stats
-            },
-            "errorMsg": message,
-            "errorCode": code,
-            "errorRetryable": retryable,
-            "tenantID": "emulator-tenant",
-        }
-        for key in ("dlq", "streamMetaFieldName"):
-            if key in self.options:
-                doc[key] = self.options[key]
-        return doc
-
-    def list_item(self, tier_default: str) -> dict[str, Any]:
-        """The ``listStreamProcessors`` item (the shape of the mongosh fixture)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "pipeline": self.stages,
-            "state": self.state,
-            "tier": self.tier or tier_default,
-            "errorMsg": self.error[0],
-            "lastModified": self.last_modified_at,
-            "lastStateChange": self.last_state_change,
-            "options": {k: v for k, v in self.options.items() if k != "tier"},
-        }
-
 
 class ProcessorRegistry:
     """The processors of one workspace and the commands that change them.
@@ -198,8 +154,8 @@ class ProcessorRegistry:
         self.limits = limits
         self.transition_delay = transition_delay
         self.processors: dict[str, Processor] = {}
-        #: ``{name: (errorMsg, errorCode, errorRetryable)}``: fails when it next starts.
-        self.failures_on_start: dict[str, tuple[str, int, bool]] = {}
+        self.on_started: Callable[[Processor], None] | None = None
+        """Called when a processor has started running (the test knobs watch starts)."""
         self.samples = SampleBuffers()
         self.scheduler = Scheduler(limits.slice_seconds)
         self._ephemeral_ids = itertools.count(1)
@@ -216,21 +172,6 @@ class ProcessorRegistry:
         """Persistent processors, in creation order (ephemeral ``process`` ones are not listed)."""
         return [p for p in self.processors.values() if not p.ephemeral]
 
-    def inconsistencies(self) -> list[str]:
-        """What breaks the registry's rules (empty when all is well; for tests)."""
-        problems = []
-        jobs = self.scheduler.jobs
-        owned = {p.job for p in self.processors.values() if p.job is not None}
-        for job in jobs - owned:
-            problems.append(f"work of {job.name} runs without a registered processor")
-        for processor in self.processors.values():
-            running = processor.job is not None
-            if running != (processor.state == STARTED):
-                problems.append(f"{processor.name} is {processor.state} but running={running}")
-            if processor.job is not None and processor.job not in jobs:
-                problems.append(f"{processor.name} holds a cancelled job")
-        return problems
-
     # -- definitions --------------------------------------------------------------------
     def _compile(self, stages: Any) -> Pipeline:
         try:
@@ -238,57 +179,54 @@ class ProcessorRegistry:
         except PipelineError as exc:
             raise CommandError((exc.code, exc.code_name), str(exc)) from exc
 
-    def _check_dlq(self, dlq: Any) -> dict[str, Any] | None:
-        if dlq is None or dlq == {}:
-            return None
-        if not isinstance(dlq, Mapping) or not all(
-            isinstance(dlq.get(k), str) and dlq.get(k) for k in ("connectionName", "db", "coll")
-        ):
-            raise CommandError(
-                PROCESSOR_INVALID_OPTIONS, "option dlq must be {connectionName, db, coll}"
-            )
-        if not self.connections.exists(dlq["connectionName"]):
+    def _check_dlq(self, dlq: dict[str, Any] | None) -> dict[str, Any] | None:
+        if dlq is not None and not self.connections.exists(dlq["connectionName"]):
             raise CommandError(
                 PROCESSOR_INVALID_OPTIONS,
                 f"dlq connection {dlq['connectionName']!r} does not exist",
             )
-        return dict(dlq)
+        return dlq
+
+    def _check_weight(self, command: str, name: str, stages: Any, options: Any) -> None:
+        """Refuse a definition heavier than ``Limits.max_definition_bytes``: replies carry it
+        (one in ``getStreamProcessor``, every one in ``listStreamProcessors``)."""
+        size = len(bson.encode({"name": name, "pipeline": stages, "options": options}))
+        limit = self.limits.max_definition_bytes
+        if size > limit:
+            raise CommandError(
+                BSON_OBJECT_TOO_LARGE,
+                f"{command}: the processor's definition (name, pipeline and options) is "
+                f"{size:,} bytes, over the limit of {limit:,} bytes "
+                "(Limits.max_definition_bytes)",
+            )
 
     def _engine(
         self, name: str, pipeline: Pipeline, dlq: Mapping[str, Any] | None
     ) -> ProcessorEngine:
         return ProcessorEngine(name, pipeline, self.connections, dlq=dlq, limits=self.limits)
 
-    def create(self, command: Mapping[str, Any], owner: str) -> None:
+    def create(self, request: Create, owner: str) -> None:
         """``createStreamProcessor``."""
-        name = processor_name(command, "createStreamProcessor")
-        if "pipeline" not in command:
-            raise CommandError(FAILED_TO_PARSE, "createStreamProcessor requires a pipeline")
-        pipeline = self._compile(command["pipeline"])
-        options_doc = command.get("options") or {}
-        if not isinstance(options_doc, Mapping):
-            raise CommandError(PROCESSOR_INVALID_OPTIONS, "options must be a document")
+        name = request.name
         options: dict[str, Any] = {}
-        dlq = self._check_dlq(options_doc.get("dlq"))
-        if dlq:
-            options["dlq"] = dlq
-        tier = self.defaults.check_tier(options_doc.get("tier"))
-        if tier:
-            options["tier"] = tier
-        meta = check_type(
-            "streamMetaFieldName", options_doc.get("streamMetaFieldName"), str, "a string"
-        )
-        if meta:
-            options["streamMetaFieldName"] = meta
-        failover = check_type("failover", options_doc.get("failover"), bool, "a boolean")
-        if failover is not None:
-            options["failover"] = failover
+        if request.dlq:
+            options["dlq"] = request.dlq
+        if request.tier:
+            options["tier"] = request.tier
+        if request.stream_meta_field_name:
+            options["streamMetaFieldName"] = request.stream_meta_field_name
+        if request.failover is not None:
+            options["failover"] = request.failover
+        self._check_weight("createStreamProcessor", name, request.pipeline, options)
+        pipeline = self._compile(request.pipeline)
+        self._check_dlq(request.dlq)
+        self.defaults.check_tier(request.tier)
         if name in self.processors:
             raise CommandError(PROCESSOR_ALREADY_EXISTS, f"stream processor already exists: {name}")
         self.processors[name] = Processor(
             name,
-            list(command["pipeline"]),
-            self._engine(name, pipeline, dlq),
+            list(request.pipeline),
+            self._engine(name, pipeline, request.dlq),
             options=options,
             owner=owner,
         )
@@ -308,9 +246,8 @@ class ProcessorRegistry:
         job = self.scheduler.add(processor.name, engine.step, failed)
         processor.job = job
         processor.unwatch = engine.watch_sources(job.wake_threadsafe)
-        armed = self.failures_on_start.pop(processor.name, None)
-        if armed is not None:
-            self.mark_failed(processor, *armed)
+        if self.on_started is not None:
+            self.on_started(processor)
 
     def _deactivate(self, processor: Processor) -> None:
         """Not running any more: its work leaves the scheduler, its sample buffers end."""
@@ -369,34 +306,15 @@ class ProcessorRegistry:
             processor.pending = None
 
     # -- lifecycle commands ---------------------------------------------------------------
-    def start(self, command: Mapping[str, Any]) -> None:
+    def start(self, request: Start) -> None:
         """``startStreamProcessor``: CREATED, STOPPED or FAILED to STARTED.
 
         During a pending start it changes nothing; during a pending stop it cancels the
         stop (the processor keeps running).
         """
-        name = processor_name(command, "startStreamProcessor")
+        name = request.name
         processor = self.get(name)
-        workers = positive_int("workers", option(command, "workers"))
-        tier = self.defaults.check_tier(option(command, "tier"))
-        clear = check_type(
-            "clearCheckpoints", option(command, "clearCheckpoints"), bool, "a boolean"
-        )
-        auto = check_type(
-            "enableAutoScaling", option(command, "enableAutoScaling"), bool, "a boolean"
-        )
-        at_time = check_type(
-            "startAtOperationTime",
-            option(command, "startAtOperationTime"),
-            Timestamp,
-            "a Timestamp",
-        )
-        after = check_type("startAfter", option(command, "startAfter"), Mapping, "a document")
-        if at_time is not None and after is not None:
-            raise CommandError(
-                PROCESSOR_INVALID_OPTIONS,
-                "startAfter and startAtOperationTime are mutually exclusive",
-            )
+        tier = self.defaults.check_tier(request.tier)
         if processor.pending is not None:
             if processor.pending.kind == "stop":
                 self._cancel_transition(processor)
@@ -405,24 +323,23 @@ class ProcessorRegistry:
             raise CommandError(
                 PROCESSOR_ALREADY_EXISTS, f"stream processor {name} is already running"
             )
-        if clear:
+        if request.clear_checkpoints:
             processor.engine.clear_checkpoints()
         if tier:
             processor.tier = tier
-        processor.workers = workers
-        processor.enable_auto_scaling = bool(auto)
+        processor.workers = request.workers
+        processor.enable_auto_scaling = request.enable_auto_scaling
         if self.transition_delay > 0:
             self._begin_transition(processor, "start")
         else:
             self._activate(processor)
 
-    def stop(self, command: Mapping[str, Any]) -> None:
+    def stop(self, name: str) -> None:
         """``stopStreamProcessor``: STARTED to STOPPED.
 
         During a pending start it cancels the start: the processor, which never ran, is
         STOPPED at once. During a pending stop it changes nothing.
         """
-        name = processor_name(command, "stopStreamProcessor")
         processor = self.get(name)
         if processor.pending is not None:
             if processor.pending.kind == "start":
@@ -441,10 +358,10 @@ class ProcessorRegistry:
             self._deactivate(processor)
             processor.set_state(STOPPED)
 
-    def drop(self, command: Mapping[str, Any]) -> None:
+    def drop(self, name: str) -> None:
         """``dropStreamProcessor``: from any state, at once, cancelling a pending transition
         and stopping it first. Its open sample buffers still deliver what they hold."""
-        self._remove(self.get(processor_name(command, "dropStreamProcessor")))
+        self._remove(self.get(name))
 
     def _remove(self, processor: Processor) -> None:
         self._cancel_transition(processor)
@@ -455,27 +372,9 @@ class ProcessorRegistry:
         if self.processors.get(processor.name) is processor:
             del self.processors[processor.name]
 
-    def fail_on_start(self, name: str, message: str, code: int, retryable: bool) -> None:
-        """Test hook: ``name`` (there or not yet) FAILS as soon as it next starts."""
-        self.failures_on_start[name] = (message, code, retryable)
-
-    def fail(
-        self, name: str, message: str, code: int, retryable: bool, after_documents: int | None
-    ) -> None:
-        """Test hook: make a running processor fail now or after N more input documents."""
-        processor = self.get(name)
-        if processor.state != STARTED:
-            raise ValueError(f"processor {name} is {processor.state}, not STARTED")
-        if after_documents is None:
-            self.mark_failed(processor, message, code, retryable)
-        else:
-            processor.engine.fail_after(after_documents, message, code, retryable)
-            if processor.job is not None:
-                processor.job.wake()
-
-    def modify(self, command: Mapping[str, Any], owner: str) -> None:
+    def modify(self, request: Modify, owner: str) -> None:
         """``modifyStreamProcessor``: change a processor that is not running."""
-        name = processor_name(command, "modifyStreamProcessor")
+        name = request.name
         processor = self.get(name)
         if processor.state == STARTED:
             raise CommandError(
@@ -485,17 +384,9 @@ class ProcessorRegistry:
             raise CommandError(
                 COMMAND_FAILED, f"stream processor {name} is starting and cannot be modified"
             )
-        new_name = check_type("name", option(command, "name"), str, "a string")
-        resume_given = check_type(
-            "resumeFromCheckpoint", option(command, "resumeFromCheckpoint"), bool, "a boolean"
-        )
-        resume = True if resume_given is None else resume_given
-        tier = self.defaults.check_tier(option(command, "tier"))
-        dlq_given = option(command, "dlq") is not None
-        dlq = self._check_dlq(option(command, "dlq")) if dlq_given else processor.options.get("dlq")
-        stages = option(command, "pipeline")
-        if stages is None and resume_given is None and not (new_name or tier or dlq_given):
-            raise CommandError(FAILED_TO_PARSE, "modifyStreamProcessor: nothing to modify")
+        tier = self.defaults.check_tier(request.tier)
+        dlq = self._check_dlq(request.dlq) if request.dlq_given else processor.options.get("dlq")
+        new_name = request.new_name
         if (
             new_name is not None
             and (not new_name.strip() or new_name in self.processors)
@@ -505,27 +396,37 @@ class ProcessorRegistry:
                 PROCESSOR_ALREADY_EXISTS if new_name.strip() else FAILED_TO_PARSE,
                 f"cannot rename {name} to {new_name!r}",
             )
-        pipeline = self._compile(stages if stages is not None else processor.stages)
+        final_name = new_name or name
+        options = dict(processor.options)
+        if request.dlq_given:
+            if dlq:
+                options["dlq"] = dlq
+            else:
+                options.pop("dlq", None)
+        given = request.pipeline
+        self._check_weight(
+            "modifyStreamProcessor",
+            final_name,
+            processor.stages if given is None else given,
+            options,
+        )
+        pipeline = self._compile(processor.stages if given is None else given)
         new_stages = list(pipeline.stages)
-        if resume and stages is not None and new_stages[:1] != processor.stages[:1]:
+        resume = request.resume_from_checkpoint
+        if resume and given is not None and new_stages[:1] != processor.stages[:1]:
             raise CommandError(
                 PROCESSOR_INVALID_OPTIONS,
                 "the $source stage cannot change when resumeFromCheckpoint is true",
             )
-        final_name = new_name or name
         engine = self._engine(final_name, pipeline, dlq)
         if resume:
             engine.adopt_checkpoint(processor.engine)
         processor.replace_engine(engine)
         processor.stages = new_stages
-        if dlq_given:
-            if dlq:
-                processor.options["dlq"] = dlq
-            else:
-                processor.options.pop("dlq", None)
+        processor.options = options
         if tier:
             processor.tier = tier
-        if stages is not None:
+        if given is not None:
             processor.pipeline_version += 1
         processor.last_modified_at = now()
         processor.modified_by = owner
@@ -535,24 +436,14 @@ class ProcessorRegistry:
             self.processors[final_name] = processor
 
     # -- stats --------------------------------------------------------------------------
-    def stats(self, command: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-        """``getStreamProcessorStats``, in any state (the state is part of the reply)."""
-        name = processor_name(command, "getStreamProcessorStats")
-        processor = self.get(name)
-        scale = positive_int("scale", option(command, "scale")) or 1
-        verbose = check_type("verbose", option(command, "verbose"), bool, "a boolean")
-        stats = processor.engine.stats(scale=scale, verbose=bool(verbose))
-        stats["name"] = name
+    def stats(self, request: Stats) -> tuple[Processor, dict[str, Any]]:
+        """``getStreamProcessorStats``, in any state: the processor and its stats document."""
+        processor = self.get(request.name)
+        stats = processor.engine.stats(scale=request.scale, verbose=request.verbose)
+        stats["name"] = request.name
         stats["processorId"] = processor.id
         stats["status"] = processor.status
-        return {
-            "ok": 1.0,
-            "ns": f"{namespace}.{name}",
-            "name": name,
-            "state": processor.state,
-            "stats": stats,
-            "pipeline": processor.stages,
-        }
+        return processor, stats
 
     # -- samples ------------------------------------------------------------------------
     def _open_buffer(self, processor: Processor, limit: int | None) -> SampleBuffer:
@@ -564,42 +455,35 @@ class ProcessorRegistry:
         processor.buffers[buffer.id] = buffer
         return buffer
 
-    def start_sample(self, command: Mapping[str, Any]) -> dict[str, Any]:
-        """``startSampleStreamProcessor``: open a sample buffer on a running processor."""
-        name = processor_name(command, "startSampleStreamProcessor")
+    def start_sample(self, request: StartSample) -> int:
+        """``startSampleStreamProcessor``: open a sample buffer on a running processor; its id."""
+        name = request.name
         processor = self.get(name)
-        limit = positive_int("limit", option(command, "limit"), allow_zero=True)
         if processor.state != STARTED:
             raise CommandError(
                 COMMAND_FAILED,
                 f"stream processor {name} must be STARTED to be sampled, it is {processor.state}",
             )
-        buffer = self._open_buffer(processor, limit)
-        return {"ok": 1.0, "cursorId": Int64(buffer.id)}
+        return self._open_buffer(processor, request.limit).id
 
-    def get_more(self, command: Mapping[str, Any], batch_key: str) -> dict[str, Any]:
-        """``getMoreSampleStreamProcessor``: the next batch of a sample buffer.
+    def get_more(self, request: GetMoreSample) -> tuple[list[dict[str, Any]], int]:
+        """``getMoreSampleStreamProcessor``: the next batch of a sample buffer and the cursor
+        id, 0 once the buffer is done.
 
         A buffer whose processor stopped, failed or was dropped delivers what it holds,
         then ``cursorId: 0``.
         """
-        name = processor_name(command, "getMoreSampleStreamProcessor")
-        raw_id = command.get("cursorId", command.get("cursorID"))
-        if isinstance(raw_id, float) and raw_id.is_integer():
-            raw_id = int(raw_id)
-        if not isinstance(raw_id, int) or isinstance(raw_id, bool) or raw_id <= 0:
-            raise CommandError(
-                FAILED_TO_PARSE, "getMoreSampleStreamProcessor requires a positive cursorId"
-            )
-        batch_size = positive_int("batchSize", command.get("batchSize"), allow_zero=True)
-        buffer = self.samples.get(int(raw_id))
+        name = request.name
+        buffer = self.samples.get(request.cursor_id)
         if buffer is None or buffer.processor != name:
             if name not in self.processors:
                 raise CommandError(
                     PROCESSOR_DOES_NOT_EXIST, f"stream processor does not exist: {name}"
                 )
-            raise CommandError(CURSOR_NOT_FOUND, f"sample cursor {raw_id} not found for {name}")
-        batch, exhausted = buffer.take(batch_size)
+            raise CommandError(
+                CURSOR_NOT_FOUND, f"sample cursor {request.cursor_id} not found for {name}"
+            )
+        batch, exhausted = buffer.take(request.batch_size)
         if exhausted:
             self.samples.close(buffer)
             owner = self.processors.get(name)
@@ -607,21 +491,17 @@ class ProcessorRegistry:
                 owner.buffers.pop(buffer.id, None)
                 if owner.ephemeral:
                     self._remove(owner)
-        return {"ok": 1.0, "cursorId": Int64(0 if exhausted else buffer.id), batch_key: batch}
+        return batch, 0 if exhausted else buffer.id
 
-    def process(self, command: Mapping[str, Any], owner: str) -> dict[str, Any]:
-        """``processStreamProcessor``: an ephemeral processor, read through the sample protocol.
+    def process(self, request: Process, owner: str) -> tuple[str, int]:
+        """``processStreamProcessor``: an ephemeral processor, read through the sample
+        protocol; its name and its sample buffer's id.
 
         It starts at once (no transition delay) and is dropped when its buffer is read to
         its end or after ``process_ttl`` seconds.
         """
-        stages = command.get("processStreamProcessor")
-        pipeline = self._compile(stages)
-        options = command.get("options") or {}
-        if not isinstance(options, Mapping):
-            raise CommandError(PROCESSOR_INVALID_OPTIONS, "options must be a document")
-        limit = positive_int("limit", options.get("limit"), allow_zero=True)
-        dlq = self._check_dlq(options.get("dlq"))
+        pipeline = self._compile(request.pipeline)
+        dlq = self._check_dlq(request.dlq)
         name = f"__process_{next(self._ephemeral_ids)}_{secrets.token_hex(4)}"
         processor = Processor(
             name,
@@ -633,11 +513,11 @@ class ProcessorRegistry:
         )
         self.processors[name] = processor
         self._activate(processor)
-        buffer = self._open_buffer(processor, limit)
+        buffer = self._open_buffer(processor, request.limit)
         processor.expiry = asyncio.get_running_loop().call_later(
             self.process_ttl, self._remove, processor
         )
-        return {"ok": 1.0, "name": name, "cursorId": Int64(buffer.id)}
+        return name, buffer.id
 
     # -- the workspace's life -------------------------------------------------------------
     def open(self) -> None:

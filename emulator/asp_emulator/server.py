@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from asp_emulator import wire
+from asp_emulator import protocol, wire
 from asp_emulator.commands import Dispatcher, Session
 from asp_emulator.errors import OVERFLOW, CommandError
 from asp_emulator.faults import Faults
@@ -214,7 +214,9 @@ class Server:
         limits = self.limits
         while True:
             client.expect(*self._header_wait(session))
-            header = wire.parse_header(await reader.readexactly(wire.HEADER_SIZE))
+            header = wire.parse_header(
+                await reader.readexactly(wire.HEADER_SIZE), limits.max_message_bytes
+            )
             if session.user is None and header.length > limits.max_unauthenticated_message_bytes:
                 raise wire.ProtocolError(
                     f"a message of {header.length:,} bytes before authentication (at most "
@@ -238,8 +240,19 @@ class Server:
                 return
             if request.more_to_come:
                 continue
-            writer.write(wire.build_reply(request, reply, next(self._reply_ids) % 2**31))
+            writer.write(self._encode(request, reply))
             await writer.drain()
+
+    def _encode(self, request: wire.Request, reply: dict) -> bytes:
+        """The reply's message; one longer than ``Limits.max_message_bytes`` would break the
+        client's connection, so it is refused with an error reply instead."""
+        request_id = next(self._reply_ids) % 2**31
+        message = wire.build_reply(request, reply, request_id)
+        limit = self.limits.max_message_bytes
+        if len(message) <= limit:
+            return message
+        refusal = protocol.reply_too_large(request.command_name, len(message), limit)
+        return wire.build_reply(request, refusal, request_id)
 
     async def _answer(self, session: Session, request: wire.Request) -> dict | None:
         self.command_counts[request.command_name] += 1

@@ -87,15 +87,16 @@ class Request:
         return str(self.body.get("$db", "admin"))
 
 
-def parse_header(data: bytes) -> Header:
-    """Parse and sanity-check the 16-byte header."""
+def parse_header(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Header:
+    """Parse and sanity-check the 16-byte header of a message of at most ``max_size``
+    bytes."""
     if len(data) != HEADER_SIZE:
         raise ProtocolError("truncated header")
     length, request_id, response_to, op_code = HEADER.unpack(data)
     if length < HEADER_SIZE + 5:
         raise ProtocolError(f"message length {length} is too small")
-    if length > MAX_MESSAGE_SIZE:
-        raise ProtocolError(f"message length {length} exceeds {MAX_MESSAGE_SIZE}")
+    if length > max_size:
+        raise ProtocolError(f"message length {length} exceeds {max_size}")
     return Header(length, request_id, response_to, op_code)
 
 

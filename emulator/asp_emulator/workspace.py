@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from asp_emulator import wire
+from asp_emulator import protocol, wire
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -25,16 +26,20 @@ from asp_emulator.auth import (
     parse_users,
     parse_x509_users,
 )
-from asp_emulator.commands import REPLY_SHAPES, Dispatcher, ReplyShape
+from asp_emulator.commands import Dispatcher
 from asp_emulator.engine import Connections
 from asp_emulator.faults import Fault, Faults
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
 from asp_emulator.options import WorkspaceDefaults
 from asp_emulator.processors import ProcessorRegistry
+from asp_emulator.protocol import REPLY_SHAPES, ReplyShape
 from asp_emulator.server import Server
+from asp_emulator.testing import Failure, ProcessorKnobs
 from asp_emulator.tls import CertificateAuthority, TlsFiles, normalize_subject, server_context
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USERS: Mapping[str, UserSpec] = {"admin": "admin-password"}
 _CALL_TIMEOUT = 30.0
@@ -49,6 +54,24 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(
         ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
     )
+
+
+class NonLoopbackWarning(UserWarning):
+    """A workspace is asked to listen on an address other machines can reach."""
+
+
+def warn_if_not_loopback(host: str, *, stacklevel: int = 2) -> None:
+    """Warn (:class:`NonLoopbackWarning`, and a WARNING log line) when ``host`` is not a
+    loopback address. Called when a :class:`Workspace` is made, before anything listens."""
+    if is_loopback(host):
+        return
+    message = (
+        f"binding {host!r}, which is not a loopback address: the workspace is reachable "
+        "from other machines. It is a test double; its users, passwords and certificates "
+        "are not secrets."
+    )
+    log.warning("%s", message)
+    warnings.warn(message, NonLoopbackWarning, stacklevel=stacklevel + 1)
 
 
 class Workspace:
@@ -95,6 +118,7 @@ class Workspace:
         self._x509_users = parse_x509_users(x509_users)
         self.limits = limits if limits is not None else DEFAULT_LIMITS
         _check_delay(transition_delay)
+        warn_if_not_loopback(host, stacklevel=2)
         self.host = host
         self._requested_port = port
         self.port = 0
@@ -117,6 +141,7 @@ class Workspace:
             limits=self.limits,
             transition_delay=transition_delay,
         )
+        self._knobs = ProcessorKnobs(self._registry)
         self._dispatcher = Dispatcher(
             Authenticator(self._users, self._x509_users),
             self._registry,
@@ -134,14 +159,6 @@ class Workspace:
         """Start serving in a background thread; returns once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("workspace already started")
-        if not is_loopback(self.host):
-            print(
-                f"asp-emulator: WARNING: binding {self.host!r}, which is not a loopback "
-                "address: the workspace is reachable from other machines. It is a test "
-                "double; its users, passwords and certificates are not secrets.",
-                file=sys.stderr,
-                flush=True,
-            )
         self._tmpdir = tempfile.mkdtemp(prefix="asp-emulator-")
         if self._tls_given is None:
             self._authority = CertificateAuthority(self._tmpdir)
@@ -358,7 +375,7 @@ class Workspace:
         """The processor's ``getStreamProcessor`` document."""
 
         async def read() -> dict[str, Any]:
-            return self._registry.get(name).info(self._defaults.default_tier)
+            return protocol.processor_info(self._registry.get(name), self._defaults.default_tier)
 
         return self._call(read)
 
@@ -366,8 +383,7 @@ class Workspace:
         """The processor's stats document."""
 
         async def read() -> dict[str, Any]:
-            command = {"getStreamProcessorStats": name, "options": {"verbose": verbose}}
-            return self._registry.stats(command, self._dispatcher.workspace_name)["stats"]
+            return self._registry.stats(protocol.Stats(name, 1, verbose))[1]
 
         return self._call(read)
 
@@ -403,7 +419,7 @@ class Workspace:
         """Make a running processor FAIL with this errorMsg/errorCode, now or after N documents."""
 
         async def fail() -> None:
-            self._registry.fail(name, message, code, retryable, after_documents)
+            self._knobs.fail(name, Failure(message, code, retryable), after_documents)
 
         self._call(fail)
 
@@ -415,7 +431,7 @@ class Workspace:
         reach). Once; the start after that runs."""
 
         async def arm() -> None:
-            self._registry.fail_on_start(name, message, code, retryable)
+            self._knobs.fail_on_start(name, Failure(message, code, retryable))
 
         self._call(arm)
 
@@ -510,7 +526,7 @@ class Workspace:
         all is well; the emulator's own tests assert it)."""
 
         async def check() -> list[str]:
-            return self._registry.inconsistencies()
+            return self._knobs.inconsistencies()
 
         return self._call(check)
 

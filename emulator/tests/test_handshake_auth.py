@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import struct
+import subprocess
+import sys
+import warnings
 from typing import Any
 
 import bson
 import pytest
-from asp_emulator import Workspace
+from asp_emulator import NonLoopbackWarning, Workspace
 from asp_emulator.commands import MAX_WIRE_VERSION
 from asp_emulator.wire import OP_QUERY, OP_REPLY, build_op_msg
 from pymongo import AsyncMongoClient, MongoClient
@@ -230,12 +234,46 @@ def test_scram_users_authenticate_against_admin_only(
     assert info.value.code == 18
 
 
-def test_binding_a_non_loopback_address_warns_on_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_non_loopback_address_warns_and_logs_before_anything_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The warning comes when the workspace is made: it is never started, so nothing
+    listens beyond 127.0.0.1 during the test."""
+    expected = "binding '192.0.2.1', which is not a loopback address"
+    with (
+        caplog.at_level(logging.WARNING, logger="asp_emulator.workspace"),
+        pytest.warns(NonLoopbackWarning, match=expected) as warned,
+    ):
+        ws = Workspace(host="192.0.2.1")
+    assert not ws.running
+    assert issubclass(NonLoopbackWarning, UserWarning)
+    assert warned[0].filename == __file__  # it points at the caller's line
+    assert [r.getMessage() for r in caplog.records if r.name == "asp_emulator.workspace"] == [
+        str(warned[0].message)
+    ]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_a_loopback_address_does_not_warn(host: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Workspace(host=host)
+
+
+def test_the_command_line_says_it_once_on_stderr() -> None:
     """192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails after the
     warning, so nothing listens beyond 127.0.0.1 during the test."""
-    with pytest.raises(OSError, match="assign requested address"):
-        Workspace(host="192.0.2.1").start()
-    assert "WARNING: binding '192.0.2.1', which is not a loopback address" in capfd.readouterr().err
+    done = subprocess.run(
+        [sys.executable, "-m", "asp_emulator", "serve", "--host", "192.0.2.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "assign requested address" in done.stderr
+    line = "asp-emulator: WARNING: binding '192.0.2.1', which is not a loopback address"
+    assert done.stderr.count(line) == 1
+    assert "NonLoopbackWarning" not in done.stderr
 
 
 @pytest.mark.parametrize(

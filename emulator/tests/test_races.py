@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from asp_emulator import Workspace
+from asp_emulator.commands import COMMANDS, Command
+from asp_emulator.protocol import document
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
@@ -97,10 +99,11 @@ def test_an_internal_error_fails_the_test_unless_taken(
     """The suite's guard: a command handler that raises is an internal error (code 1), and
     the conftest hook would fail this test had it not taken the logged error."""
 
-    async def broken(session: Any, command: Any) -> dict[str, Any]:
+    def broken(dispatcher: Any, session: Any, command: Any) -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setitem(workspace._dispatcher._handlers, "buildInfo", broken)
+    table = {**COMMANDS, "buildInfo": Command(document, broken, auth=False)}
+    monkeypatch.setattr(workspace._dispatcher, "commands", table)
     with pytest.raises(OperationFailure) as info:
         admin.command("buildInfo")
     assert info.value.code == 1
