@@ -11,27 +11,27 @@ Importing this module imports neither pymongo nor the hook.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asp_core.waiting.deadline import raise_if_cancelled
-
-if TYPE_CHECKING:
-    from airflow.triggers.base import BaseEventTrigger
 
 #: Bound on one read or write of the asset state store (seconds).
 MEMORY_TIMEOUT = 10.0
 
 
-def asset_accessors(store: Any) -> list[Any]:
-    """The state stores to keep a trigger's memory in: one per watched asset.
+def asset_accessors(trigger: object) -> list[Any]:
+    """The state stores to keep ``trigger``'s memory in: one per asset it watches. The one
+    place that knows how each supported Airflow gives them:
 
-    - ``None`` (Airflow before 3.3, or no watched asset): none.
-    - One watched asset: the store itself.
-    - Several (identical watchers of two assets share one trigger): Airflow 3.3 offers no
+    - no ``asset_state_store`` (Airflow 3.0 to 3.2), or None (not run by the triggerer for
+      a watcher: ``dag.test()``, a trigger run by hand): none, so memory only.
+    - one watched asset: the store itself.
+    - several (identical watchers of two assets share one trigger): Airflow 3.3 offers no
       public way to list them, so each asset's accessor is read from the store's own tables
-      (``_by_name``, ``_by_uri``). A store without them is used as it is (if it refuses to
-      choose an asset, the memory is in memory only).
+      (``_by_name``, ``_by_uri``). A store without them is used as it is (should it refuse to
+      choose an asset, its errors are logged and the memory is in memory only).
     """
+    store = getattr(trigger, "asset_state_store", None)
     if store is None:
         return []
     per_asset = [
@@ -46,18 +46,15 @@ class TriggerMemory:
     watched asset's state store. Without a store it lives in memory only; its errors are
     logged, never raised."""
 
-    def __init__(self, trigger: BaseEventTrigger, key: str, log: Any) -> None:
+    def __init__(self, trigger: object, key: str, log: Any) -> None:
         self._trigger = trigger
         self.key = key
         self._log = log
         self._saved: Any = None
 
-    def _accessors(self) -> list[Any]:
-        return asset_accessors(getattr(self._trigger, "asset_state_store", None))
-
     async def load(self) -> dict[str, Any]:
         """What was saved last (``{}`` if nothing)."""
-        for accessor in self._accessors():
+        for accessor in asset_accessors(self._trigger):
             try:
                 value = await asyncio.wait_for(accessor.aget(self.key), MEMORY_TIMEOUT)
             except Exception as exc:
@@ -74,7 +71,7 @@ class TriggerMemory:
         """Save ``value`` unless it is what was saved last."""
         if value == self._saved:
             return
-        for accessor in self._accessors():
+        for accessor in asset_accessors(self._trigger):
             try:
                 await asyncio.wait_for(accessor.aset(self.key, value), MEMORY_TIMEOUT)
             except Exception as exc:
