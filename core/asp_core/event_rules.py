@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from asp_core.errors import AspInputError
@@ -231,6 +231,33 @@ class ReplayGuard:
         else:
             self.seen.add(item)
         return replay
+
+
+def select_output(
+    document: Mapping[str, Any],
+    guard: ReplayGuard,
+    *,
+    match: Mapping[str, Any] | None = None,
+    check: Callable[[Any], Any] | None = None,
+    include_dlq: bool = False,
+) -> tuple[Any, int] | None:
+    """A document of the output as JSON and its bytes as compact JSON, if it belongs in an
+    event; None if it is a replay of a new cursor (:class:`ReplayGuard`, which remembers it
+    either way), a dead letter (``_dlqMessage``) unless ``include_dlq``, or does not satisfy
+    ``match`` and ``check`` (given the JSON form)."""
+    from asp_core.waiting.matching import matches
+
+    plain = to_jsonable(document)
+    encoded = canonical(plain)
+    if guard.is_replay(digest(plain, encoded)):
+        return None
+    if "_dlqMessage" in document and not include_dlq:
+        return None
+    if match is not None and not matches(match, document):
+        return None
+    if check is not None and not check(plain):
+        return None
+    return plain, len(encoded)
 
 
 # -- state: transitions --------------------------------------------------------------------------

@@ -297,6 +297,19 @@ def test_the_output_payload_is_the_documented_one_in_its_order():
     assert payload["count"] == 2
 
 
+def test_an_output_document_belongs_in_an_event_unless_replayed_dead_or_unmatched():
+    guard = ReplayGuard(SeenDocuments(digests=[rules.digest({"w": 1})]))
+    guard.new_cursor()
+    assert rules.select_output({"w": 1}, guard) is None  # handed out again by a new cursor
+    assert rules.select_output({"w": 500}, guard) == ({"w": 500}, len(b'{"w":500}'))
+    dead = {"_dlqMessage": {"errInfo": "x"}}
+    assert rules.select_output(dead, guard) is None
+    assert rules.select_output({**dead, "n": 2}, guard, include_dlq=True) is not None
+    assert rules.select_output({"w": 2}, guard, match={"w": {"$gte": 400}}) is None
+    assert rules.select_output({"w": 401}, guard, match={"w": {"$gte": 400}}) is not None
+    assert rules.select_output({"w": 402}, guard, check=lambda doc: doc["w"] > 402) is None
+
+
 # -- arguments ---------------------------------------------------------------------------------
 def test_plain_json_refuses_what_airflow_would_turn_into_a_string():
     assert rules.plain_json({"a": [1, "b", None, True]}, "match") == {"a": [1, "b", None, True]}

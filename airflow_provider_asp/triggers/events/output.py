@@ -25,7 +25,6 @@ from airflow_provider_asp.triggers.state_store import TriggerMemory
 from asp_core import arguments
 from asp_core import event_rules as rules
 from asp_core.errors import AspInputError
-from asp_core.jsonable import to_jsonable
 from asp_core.waiting import states
 from asp_core.waiting.deadline import raise_if_cancelled
 from asp_core.waiting.matching import callable_path, check_query
@@ -117,7 +116,8 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         self._sent.extend(str(item) for item in remembered if isinstance(item, str))
         guard = rules.ReplayGuard(rules.SeenDocuments(digests=self._sent))
         batch = rules.Batch(self.max_batch, self.max_wait, self.max_payload_bytes)
-        self._check = None if self.check_fn is None else resolve_callable(self.check_fn)
+        if self.check_fn is not None:
+            self._check = self._forgiving(resolve_callable(self.check_fn))
         find = finder(self.processor_name)
         while True:
             ok, info = await self.attempt("looking at the processor", find)
@@ -202,26 +202,27 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
         self, document: Mapping[str, Any], guard: rules.ReplayGuard, batch: rules.Batch, now: float
     ) -> list[rules.Batch]:
         """Batches that ``document`` completes (none if it is a replay or does not match)."""
-        from asp_core.waiting.matching import matches
+        selected = rules.select_output(
+            document, guard, match=self.match, check=self._check, include_dlq=self.include_dlq
+        )
+        if selected is None:
+            return []
+        plain, size = selected
+        return batch.add(plain, now, size=size)
 
-        plain = to_jsonable(document)
-        encoded = rules.canonical(plain)
-        if guard.is_replay(rules.digest(plain, encoded)):
-            return []
-        if "_dlqMessage" in document and not self.include_dlq:
-            return []
-        if self.match is not None and not matches(self.match, document):
-            return []
-        if self._check is not None:
+    def _forgiving(self, check: Callable[[Any], Any]) -> Callable[[Any], bool]:
+        """``check``, but one that fails leaves the document out, with a warning."""
+
+        def checked(document: Any) -> bool:
             try:
-                if not self._check(plain):
-                    return []
+                return bool(check(document))
             except Exception as exc:
                 self.log.warning(
                     "check_fn %s failed on a document, which is left out: %s", self.check_fn, exc
                 )
-                return []
-        return batch.add(plain, now, size=len(encoded))
+                return False
+
+        return checked
 
     def _event(self, batch: rules.Batch) -> TriggerEvent:
         self._sent.extend(rules.digest(document) for document in batch.documents)
