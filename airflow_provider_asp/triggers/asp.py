@@ -9,7 +9,8 @@ then it yields exactly one event and returns. Transient errors (network, retryab
 only cost a look. Triggers of one connection share one pooled client in the triggerer
 (:meth:`AspHook.alease_shared_conn`), and their reads of processors share its rounds: one
 ``listStreamProcessors`` for the looks that come together
-(:mod:`asp_core.batched_reads`); ``cleanup()`` only gives that share back.
+(:mod:`asp_core.batched_reads`); ``cleanup()`` only gives that share back
+(:class:`~airflow_provider_asp.triggers.base.AspTrigger`, the base of every trigger here).
 Kwargs hold the connection id, never a secret. Names follow the sensors':
 ``AspProcessor<What>Trigger``.
 
@@ -19,22 +20,18 @@ Importing this module imports neither pymongo nor the hook.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_asp.triggers.base import AspTrigger
 from asp_core.waiting import conditions, states
 from asp_core.waiting.verdict import Reason, Verdict
-
-if TYPE_CHECKING:
-    from airflow_provider_asp.hooks.asp import AspHook
-    from asp_core.client_pool import ClientLease
-    from asp_core.settings import WorkspaceSettings
 
 __all__ = ["AspProcessorSampleTrigger", "AspProcessorStateTrigger", "AspProcessorStatsTrigger"]
 
 
-class AspBaseTrigger(BaseTrigger):
+class AspBaseTrigger(AspTrigger):
     """Polls one condition of one processor until it is decided or time is up.
 
     :param processor_name: the stream processor.
@@ -47,6 +44,12 @@ class AspBaseTrigger(BaseTrigger):
     """
 
     condition_class: ClassVar[type[Any]]
+    serialized: ClassVar[tuple[str, ...]] = (
+        "processor_name",
+        "end_time",
+        "asp_conn_id",
+        "poll_interval",
+    )
 
     def __init__(
         self,
@@ -65,32 +68,15 @@ class AspBaseTrigger(BaseTrigger):
         self.condition: conditions.Condition = conditions.from_kwargs(
             self.condition_class, processor_name, condition
         )
-        self._lease: ClientLease | None = None
         self._fired = False
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        kwargs = {
-            "processor_name": self.processor_name,
-            "end_time": self.end_time,
-            "asp_conn_id": self.asp_conn_id,
-            "poll_interval": self.poll_interval,
-            **self.own_kwargs(),
-            **conditions.to_kwargs(self.condition),
-        }
-        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
-
-    def own_kwargs(self) -> dict[str, Any]:
-        """Kwargs of a subclass beyond the condition's."""
-        return {}
+    def more_kwargs(self) -> dict[str, Any]:
+        """The condition's fields as JSON values."""
+        return conditions.to_kwargs(self.condition)
 
     def event_payload(self, verdict: Verdict) -> dict[str, Any]:
         """The event's payload: the verdict (subclasses may add to it)."""
         return verdict.to_event()
-
-    def hook(self) -> AspHook:
-        from airflow_provider_asp.hooks.asp import AspHook
-
-        return AspHook(asp_conn_id=self.asp_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Look until the condition is decided or time is up; yield that one event."""
@@ -100,17 +86,13 @@ class AspBaseTrigger(BaseTrigger):
             self.log.info("%s", verdict.message)
             yield TriggerEvent(self.event_payload(verdict))
         finally:
-            await self._release()
+            await self.release()
 
     async def _wait(self) -> Verdict:
         from asp_core.waiting import asynchronous
 
-        name = self.processor_name
         try:
-            self._lease = lease = await self.hook().alease_shared_conn()
-        except Exception as exc:
-            return _unexpected(name, exc, None)
-        try:
+            lease = await self.lease()
             return await asynchronous.wait(
                 self.condition,
                 lease.processors,
@@ -120,29 +102,20 @@ class AspBaseTrigger(BaseTrigger):
                 on_pending=lambda verdict: self.log.info("%s", verdict.message),
             )
         except Exception as exc:
-            return _unexpected(name, exc, lease.settings)
+            return self._unexpected(exc)
 
-    async def _release(self) -> None:
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            await lease.release()
+    def _unexpected(self, exc: BaseException) -> Verdict:
+        """An error verdict for ``exc``, in plain words and without the password."""
+        from asp_core.waiting.verdict import describe_error
 
-    async def cleanup(self) -> None:
-        """Give back this trigger's share of the pooled client; nothing else."""
-        await self._release()
-
-
-def _unexpected(name: str, exc: BaseException, settings: WorkspaceSettings | None) -> Verdict:
-    """An error verdict for ``exc``, in plain words and without the password."""
-    from asp_core.diagnosis import describe_failure, is_connection_problem
-    from asp_core.waiting.verdict import describe_error
-
-    if settings is None:
-        return Verdict.failure(name, Reason.ERROR, describe_error(exc))
-    if is_connection_problem(exc):
-        text = f"Connection {settings.source!r}: {describe_failure(exc, settings)}"
-        return Verdict.failure(name, Reason.CONNECTION, settings.scrub(text))
-    return Verdict.failure(name, Reason.ERROR, settings.scrub(describe_error(exc)))
+        name, settings = self.processor_name, self.settings
+        problem = self.connection_problem(exc)
+        if problem is not None:
+            return Verdict.failure(name, Reason.CONNECTION, problem)
+        text = describe_error(exc)
+        return Verdict.failure(
+            name, Reason.ERROR, text if settings is None else settings.scrub(text)
+        )
 
 
 class AspProcessorStateTrigger(AspBaseTrigger):
@@ -160,6 +133,7 @@ class AspProcessorStateTrigger(AspBaseTrigger):
     """
 
     condition_class = conditions.StateCondition
+    serialized = (*AspBaseTrigger.serialized, "cancel_on_kill", "started_by_task")
 
     def __init__(
         self,
@@ -174,14 +148,9 @@ class AspProcessorStateTrigger(AspBaseTrigger):
         self.started_by_task = started_by_task
         self.resume = resume
 
-    def own_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "cancel_on_kill": self.cancel_on_kill,
-            "started_by_task": self.started_by_task,
-        }
-        if self.resume is not None:
-            kwargs["resume"] = self.resume
-        return kwargs
+    def more_kwargs(self) -> dict[str, Any]:
+        resume = {} if self.resume is None else {"resume": self.resume}
+        return {**resume, **super().more_kwargs()}
 
     def event_payload(self, verdict: Verdict) -> dict[str, Any]:
         payload = super().event_payload(verdict)

@@ -1,7 +1,8 @@
 """What went wrong when reaching a workspace, in one plain sentence without secrets.
 
 The same words for every orchestrator: the Airflow hook and the Dagster resource both call
-:func:`describe_failure` and :func:`connection_error`.
+:func:`describe_failure` and :func:`connection_error`; triggers log
+:func:`connection_message`.
 """
 
 from __future__ import annotations
@@ -90,14 +91,19 @@ def is_connection_problem(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionFailure)
 
 
-def connection_error(exc: BaseException, settings: WorkspaceSettings) -> AspConnectionError | None:
-    """For a failure to reach or log in to the workspace, an error saying which, in plain
-    words and without secrets; None for anything else."""
+def connection_message(exc: BaseException, settings: WorkspaceSettings) -> str | None:
+    """For a failure to reach or log in to the workspace, what went wrong with which
+    connection, in plain words and without secrets; None for anything else."""
     if not is_connection_problem(exc):
         return None
-    return AspConnectionError(
-        settings.scrub(f"Connection {settings.source!r}: {describe_failure(exc, settings)}")
-    )
+    return settings.scrub(f"Connection {settings.source!r}: {describe_failure(exc, settings)}")
+
+
+def connection_error(exc: BaseException, settings: WorkspaceSettings) -> AspConnectionError | None:
+    """For a failure to reach or log in to the workspace, an error saying which
+    (:func:`connection_message`); None for anything else."""
+    message = connection_message(exc, settings)
+    return None if message is None else AspConnectionError(message)
 
 
 def connection_summary(

@@ -1,9 +1,11 @@
 """What the event triggers decide, as pure code: when a batch of output documents is sent,
 which documents a new sample cursor replays, when a state is a new transition, when a counter
-crosses a threshold or a step. No Airflow, no pymongo, no clock: callers pass ``now``.
+crosses a threshold or a step, what each event's payload holds and what a watcher remembers.
+No Airflow, no pymongo, no clock: callers pass ``now`` and ``sent_at``.
 
-The triggers (:mod:`~airflow_provider_asp.triggers.events`) read the workspace and feed what
-they read to these classes; what the classes say becomes asset events.
+The orchestrators' watchers (Airflow's :mod:`~airflow_provider_asp.triggers.events`) read the
+workspace and feed what they read to these classes; the payloads made here become their events,
+the same for every orchestrator.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import dataclasses
 import hashlib
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from asp_core.errors import AspInputError
+from asp_core.jsonable import to_jsonable
 from asp_core.waiting import states
+
+if TYPE_CHECKING:
+    from asp_core.stream_processing import StreamProcessorInfo
 
 #: Bounds of the output trigger's arguments.
 MAX_BATCH_LIMIT = 10_000
@@ -147,17 +153,24 @@ class Batch:
         return full
 
 
-def output_payload(processor_name: str, batch: Batch, **extra: Any) -> dict[str, Any]:
+def _stamped(payload: dict[str, Any], sent_at: str | None) -> dict[str, Any]:
+    """``payload`` with ``sent_at`` (an ISO 8601 time) last, when given."""
+    return payload if sent_at is None else {**payload, "sent_at": sent_at}
+
+
+def output_payload(
+    processor_name: str, batch: Batch, *, sent_at: str | None = None
+) -> dict[str, Any]:
     """An output event's payload: the processor, the documents (JSON), how many, and how many
     matching documents were too large to carry."""
-    return {
+    payload = {
         "kind": "output",
         "processor_name": processor_name,
         "documents": batch.documents,
         "count": len(batch.documents),
         "oversized": batch.oversized,
-        **extra,
     }
+    return _stamped(payload, sent_at)
 
 
 # -- output: what a new cursor replays -----------------------------------------------------------
@@ -220,6 +233,33 @@ class ReplayGuard:
         return replay
 
 
+def select_output(
+    document: Mapping[str, Any],
+    guard: ReplayGuard,
+    *,
+    match: Mapping[str, Any] | None = None,
+    check: Callable[[Any], Any] | None = None,
+    include_dlq: bool = False,
+) -> tuple[Any, int] | None:
+    """A document of the output as JSON and its bytes as compact JSON, if it belongs in an
+    event; None if it is a replay of a new cursor (:class:`ReplayGuard`, which remembers it
+    either way), a dead letter (``_dlqMessage``) unless ``include_dlq``, or does not satisfy
+    ``match`` and ``check`` (given the JSON form)."""
+    from asp_core.waiting.matching import matches
+
+    plain = to_jsonable(document)
+    encoded = canonical(plain)
+    if guard.is_replay(digest(plain, encoded)):
+        return None
+    if "_dlqMessage" in document and not include_dlq:
+        return None
+    if match is not None and not matches(match, document):
+        return None
+    if check is not None and not check(plain):
+        return None
+    return plain, len(encoded)
+
+
 # -- state: transitions --------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Transition:
@@ -255,6 +295,23 @@ class TransitionWatch:
     previous_state: str | None = None
     _looked: bool = False
 
+    @classmethod
+    def restored(cls, watched: Iterable[str], memory: Mapping[str, Any]) -> TransitionWatch:
+        """A watch of ``watched`` that goes on from what :meth:`memory` gave (``{}``: none)."""
+        last_key = memory.get("last_key")
+        return cls(frozenset(watched), last_key=last_key if isinstance(last_key, str) else None)
+
+    def memory(self) -> dict[str, Any]:
+        """What a restarted watch needs (JSON): the last transition told."""
+        return {"last_key": self.last_key}
+
+    def look_at(self, info: StreamProcessorInfo | None) -> Transition | None:
+        """One look at the processor's info (None: it does not exist)."""
+        if info is None:
+            return self.look(None, None)
+        changed = info.last_state_change
+        return self.look(info.state, None if changed is None else str(to_jsonable(changed)))
+
     def look(self, state: str | None, changed_at: str | None) -> Transition | None:
         """One look (``state`` None: the processor does not exist)."""
         current = None if state is None else states.normalize_state(state)
@@ -271,6 +328,29 @@ class TransitionWatch:
             return None
         self.last_key = key
         return Transition(current, previous, key)
+
+
+def state_payload(
+    processor_name: str,
+    transition: Transition,
+    info: StreamProcessorInfo,
+    *,
+    sent_at: str | None = None,
+) -> dict[str, Any]:
+    """A state event's payload: the state entered, the one before, when, and the processor's
+    error (None but for a failure)."""
+    changed = info.last_state_change
+    payload = {
+        "kind": "state",
+        "processor_name": processor_name,
+        "state": transition.state,
+        "previous_state": transition.previous_state,
+        "last_state_change": None if changed is None else to_jsonable(changed),
+        "error_msg": info.error_msg,
+        "error_code": info.error_code,
+        "error_retryable": info.error_retryable,
+    }
+    return _stamped(payload, sent_at)
 
 
 # -- stats: counters -----------------------------------------------------------------------------
@@ -301,6 +381,19 @@ class CounterWatch:
     base: int | None = None
     previous: int | None = None
 
+    @classmethod
+    def restored(
+        cls, threshold: int | None, step: int | None, memory: Mapping[str, Any]
+    ) -> CounterWatch:
+        """A watch that goes on from what :meth:`memory` gave (``{}``: none)."""
+        above, base = memory.get("above"), memory.get("base")
+        return cls(
+            threshold,
+            step,
+            above=above if isinstance(above, bool) else None,
+            base=base if isinstance(base, int) else None,
+        )
+
     def look(self, value: int) -> list[Crossing]:
         crossings: list[Crossing] = []
         previous = self.previous
@@ -324,4 +417,33 @@ class CounterWatch:
         return crossings
 
     def memory(self) -> dict[str, Any]:
+        """What a restarted watch needs (JSON): whether above the threshold, the last mark."""
         return {"above": self.above, "base": self.base}
+
+
+def stats_payload(
+    processor_name: str,
+    counter: str,
+    watch: CounterWatch,
+    crossing: Crossing,
+    stats: Mapping[str, Any],
+    *,
+    sent_at: str | None = None,
+) -> dict[str, Any]:
+    """A stats event's payload: the counter, its value and the last one before, why it is an
+    event (``"threshold"`` or ``"step"``) and the mark passed, the watch's threshold and step,
+    and the whole stats (JSON)."""
+    payload = {
+        "kind": "stats",
+        "processor_name": processor_name,
+        "counter": counter,
+        "value": crossing.value,
+        "previous": crossing.previous,
+        "reason": crossing.reason,
+        "mark": crossing.mark,
+        "crossed": crossing.crossed,
+        "threshold": watch.threshold,
+        "step": watch.step,
+        "stats": stats,
+    }
+    return _stamped(payload, sent_at)

@@ -12,7 +12,12 @@ from bson import Decimal128, Int64, ObjectId
 
 from asp_core.errors import AspInputError
 from asp_core.stream_processing import StreamProcessorInfo
+from asp_core.waiting import asynchronous, synchronous
 from asp_core.waiting.conditions import (
+    JudgesInfo,
+    JudgesSample,
+    JudgesStats,
+    Read,
     SampleCondition,
     StateCondition,
     StatsCondition,
@@ -445,3 +450,17 @@ def test_stats_condition_kwargs_round_trip():
 def test_unknown_kwargs(cls, kwargs, unknown):
     with pytest.raises(TypeError, match=f"{cls.__name__} has no {unknown}"):
         from_kwargs(cls, "p", kwargs)
+
+
+# -- what each condition reads -----------------------------------------------------------------
+def test_each_condition_names_its_read_and_each_read_has_one_reader():
+    # Checked by mypy too: each condition is what the reader of its read takes.
+    readers: tuple[JudgesInfo, JudgesSample, JudgesStats] = (
+        StateCondition("p"),
+        SampleCondition("p"),
+        StatsCondition("p"),
+    )
+    assert [type(condition).read for condition in readers] == [Read.INFO, Read.SAMPLE, Read.STATS]
+    assert set(asynchronous.READERS) == set(synchronous.READERS) == set(Read)
+    # ``read`` is no field: it never travels as a trigger kwarg.
+    assert "read" not in to_kwargs(StateCondition("p"))

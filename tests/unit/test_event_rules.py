@@ -1,6 +1,10 @@
-"""What the event triggers decide, without a server: batches, replays, transitions, crossings."""
+"""What the event triggers decide, without a server: batches, replays, transitions, crossings,
+the payloads of their events and what they remember."""
 
 from __future__ import annotations
+
+import datetime
+import json
 
 import pytest
 
@@ -13,6 +17,7 @@ from asp_core.event_rules import (
     SeenDocuments,
     TransitionWatch,
 )
+from asp_core.stream_processing import StreamProcessorInfo
 
 
 # -- batches -----------------------------------------------------------------------------------
@@ -145,6 +150,64 @@ def test_states_are_normalized_and_a_missing_processor_is_no_transition():
     assert watch.look("stopped", "t2") == rules.Transition("STOPPED", "FAILED", "STOPPED@t2")
 
 
+def failed_info(changed: datetime.datetime | None) -> StreamProcessorInfo:
+    return StreamProcessorInfo.from_response(
+        {
+            "name": "p",
+            "state": "FAILED",
+            "lastStateChange": changed,
+            "errorMsg": "boom",
+            "errorCode": 125,
+            "errorRetryable": False,
+        }
+    )
+
+
+CHANGED = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_a_look_at_the_info_keys_the_transition_by_last_state_change_in_iso_8601():
+    watch = TransitionWatch(frozenset({"FAILED"}))
+    assert watch.look_at(None) is None
+    told = watch.look_at(failed_info(CHANGED))
+    assert told == rules.Transition("FAILED", None, "FAILED@2026-01-01T09:00:00+00:00")
+    assert watch.look_at(failed_info(CHANGED)) is None
+    assert TransitionWatch(frozenset({"FAILED"})).look_at(failed_info(None)) == (
+        rules.Transition("FAILED", None, "FAILED@?")
+    )
+
+
+def test_a_transition_watch_goes_on_from_its_memory():
+    watch = TransitionWatch(frozenset({"FAILED"}))
+    watch.look_at(failed_info(CHANGED))
+    memory = json.loads(json.dumps(watch.memory()))  # as the state store keeps it
+    again = TransitionWatch.restored(["FAILED"], memory)
+    assert again.look_at(failed_info(CHANGED)) is None
+    assert TransitionWatch.restored(["FAILED"], {"last_key": 3}).last_key is None
+    assert TransitionWatch.restored(["FAILED"], {}).look_at(failed_info(CHANGED)) is not None
+
+
+def test_the_state_payload_is_the_documented_one_in_its_order():
+    info = failed_info(CHANGED)
+    transition = TransitionWatch(frozenset({"FAILED"})).look_at(info)
+    assert transition is not None
+    payload = rules.state_payload("p", transition, info, sent_at="2026-01-01T09:00:05+00:00")
+    assert json.dumps(payload) == json.dumps(
+        {
+            "kind": "state",
+            "processor_name": "p",
+            "state": "FAILED",
+            "previous_state": None,
+            "last_state_change": "2026-01-01T09:00:00+00:00",
+            "error_msg": "boom",
+            "error_code": 125,
+            "error_retryable": False,
+            "sent_at": "2026-01-01T09:00:05+00:00",
+        }
+    )
+    assert "sent_at" not in rules.state_payload("p", transition, info)
+
+
 @pytest.mark.parametrize("value", [[], "", [""], [3], None, {"FAILED": 1}])
 def test_bad_states_are_refused(value):
     with pytest.raises(AspInputError, match="states must be"):
@@ -186,6 +249,65 @@ def test_a_remembered_base_survives_a_restart():
     watch = CounterWatch(step=50, base=200)
     assert watch.look(240) == []
     assert watch.look(250) == [rules.Crossing("step", 250, 240, 250, 1)]
+
+
+def test_a_counter_watch_goes_on_from_its_memory():
+    watch = CounterWatch(threshold=100, step=50)
+    watch.look(120)
+    memory = json.loads(json.dumps(watch.memory()))
+    again = CounterWatch.restored(100, 50, memory)
+    assert (again.above, again.base) == (True, 120)
+    assert again.look(130) == []
+    assert again.look(170) == [rules.Crossing("step", 170, 130, 170, 1)]
+    assert CounterWatch.restored(100, None, {"above": "yes", "base": "7"}) == CounterWatch(100)
+
+
+def test_the_stats_payload_is_the_documented_one_in_its_order():
+    watch = CounterWatch(threshold=None, step=100)
+    stats = {"dlqMessageCount": 250, "outputMessageCount": 9}
+    watch.look(30)
+    (crossing,) = watch.look(250)
+    payload = rules.stats_payload(
+        "p", "dlqMessageCount", watch, crossing, stats, sent_at="2026-01-01T09:00:05+00:00"
+    )
+    assert json.dumps(payload) == json.dumps(
+        {
+            "kind": "stats",
+            "processor_name": "p",
+            "counter": "dlqMessageCount",
+            "value": 250,
+            "previous": 30,
+            "reason": "step",
+            "mark": 230,
+            "crossed": 2,
+            "threshold": None,
+            "step": 100,
+            "stats": stats,
+            "sent_at": "2026-01-01T09:00:05+00:00",
+        }
+    )
+
+
+def test_the_output_payload_is_the_documented_one_in_its_order():
+    batch = Batch(max_batch=2, max_wait=5)
+    (full,) = batch.add({"a": 1}, now=0) + batch.add({"b": 2}, now=1)
+    payload = rules.output_payload("p", full, sent_at="2026-01-01T09:00:05+00:00")
+    assert list(payload) == ["kind", "processor_name", "documents", "count", "oversized", "sent_at"]
+    assert payload["documents"] == [{"a": 1}, {"b": 2}]
+    assert payload["count"] == 2
+
+
+def test_an_output_document_belongs_in_an_event_unless_replayed_dead_or_unmatched():
+    guard = ReplayGuard(SeenDocuments(digests=[rules.digest({"w": 1})]))
+    guard.new_cursor()
+    assert rules.select_output({"w": 1}, guard) is None  # handed out again by a new cursor
+    assert rules.select_output({"w": 500}, guard) == ({"w": 500}, len(b'{"w":500}'))
+    dead = {"_dlqMessage": {"errInfo": "x"}}
+    assert rules.select_output(dead, guard) is None
+    assert rules.select_output({**dead, "n": 2}, guard, include_dlq=True) is not None
+    assert rules.select_output({"w": 2}, guard, match={"w": {"$gte": 400}}) is None
+    assert rules.select_output({"w": 401}, guard, match={"w": {"$gte": 400}}) is not None
+    assert rules.select_output({"w": 402}, guard, check=lambda doc: doc["w"] > 402) is None
 
 
 # -- arguments ---------------------------------------------------------------------------------

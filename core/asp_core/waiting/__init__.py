@@ -1,7 +1,8 @@
 """How a wait for a stream processor is judged, written once for operators, sensors and triggers.
 
 - :mod:`.states`: the state vocabulary (CREATED, STARTED, STOPPED, FAILED and what each means).
-- :mod:`.conditions`: what a wait waits for (state, sample, stats), judged by pure functions.
+- :mod:`.conditions`: what a wait waits for (state, sample, stats), each naming the read it
+  needs, judged by pure functions.
 - :mod:`.verdict`: one look's result (success, pending, failure with a reason), the trigger event
   it travels as, and the exception it becomes in the task.
 - :mod:`.matching`: MongoDB queries on sampled documents and ``check_fn`` callables.

@@ -4,7 +4,8 @@ Written once for the asyncio client (the triggers); ``tools/synchro.py`` generat
 for the blocking client (operators' waits in the worker, sensors' pokes), so a wait is judged
 the same way in every mode.
 
-- :func:`look` reads what the condition needs and judges it. A transient error (network, a
+- :func:`look` reads what the condition needs (its ``read``: one reader here per kind of
+  read, :data:`READERS`) and has the condition judge it. A transient error (network, a
   retryable code or label, a command that ran out of its share of the deadline) is a pending
   verdict: it costs one look, never the wait. Any other error is raised.
 - :func:`wait` looks until the verdict is decided or the absolute ``deadline`` passes; every
@@ -28,9 +29,10 @@ from asp_core.stream_processing import SampleCursorTimeout
 from asp_core.waiting import states
 from asp_core.waiting.conditions import (
     Condition,
-    SampleCondition,
-    StateCondition,
-    StatsCondition,
+    JudgesInfo,
+    JudgesSample,
+    JudgesStats,
+    Read,
     stats_state,
 )
 from asp_core.waiting.deadline import command_bound, raise_if_cancelled
@@ -114,14 +116,16 @@ async def wait(
 
 
 async def _read_and_judge(condition: Condition, processors: AsyncStreamProcessors) -> Verdict:
-    if isinstance(condition, StateCondition):
-        return condition.judge(await find(processors, condition.processor_name))
-    if isinstance(condition, SampleCondition):
-        return await _sample(condition, processors)
-    return await _stats(condition, processors)
+    verdict: Verdict = await READERS[condition.read](condition, processors)
+    return verdict
 
 
-async def _sample(condition: SampleCondition, processors: AsyncStreamProcessors) -> Verdict:
+async def _info(condition: JudgesInfo, processors: AsyncStreamProcessors) -> Verdict:
+    """Read the processor's info (None if it does not exist)."""
+    return condition.judge(await find(processors, condition.processor_name))
+
+
+async def _sample(condition: JudgesSample, processors: AsyncStreamProcessors) -> Verdict:
     """Gate on the state, read one sample cursor, judge what matched."""
     name, found = condition.processor_name, list[Any]()
     verdict = condition.gate(await find(processors, name))
@@ -148,7 +152,7 @@ async def _sample(condition: SampleCondition, processors: AsyncStreamProcessors)
     return condition.judge(found)
 
 
-async def _stats(condition: StatsCondition, processors: AsyncStreamProcessors) -> Verdict:
+async def _stats(condition: JudgesStats, processors: AsyncStreamProcessors) -> Verdict:
     """Read the stats; a FAILED processor (confirmed by its info) fails the wait."""
     name = condition.processor_name
     try:
@@ -162,3 +166,11 @@ async def _stats(condition: StatsCondition, processors: AsyncStreamProcessors) -
         if info is not None and states.is_failed(info.state):
             return Verdict.processor_failed(info)
     return condition.judge(reply)
+
+
+#: The reader of each kind of read: it reads what the condition needs and has it judge.
+READERS: dict[Read, Callable[[Any, AsyncStreamProcessors], Any]] = {
+    Read.INFO: _info,
+    Read.SAMPLE: _sample,
+    Read.STATS: _stats,
+}

@@ -1,8 +1,10 @@
 """What a wait waits for: a state, matching documents in a sample, or stats thresholds.
 
-Each condition is a frozen dataclass whose ``judge`` turns what one look read into a
+Each condition is a frozen dataclass that names the read one look needs (its ``read``, a
+:class:`Read`) and whose ``judge`` turns what that read gave into a
 :class:`~.verdict.Verdict`. Judging is pure; reading is done by :mod:`.asynchronous` (and
-the generated :mod:`.synchronous`). Conditions travel to triggers as JSON kwargs
+the generated :mod:`.synchronous`), one reader per kind of read, so a new condition that
+needs an existing read is one class here. Conditions travel to triggers as JSON kwargs
 (:func:`to_kwargs`, :func:`from_kwargs`). Nothing here imports pymongo.
 """
 
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from asp_core.jsonable import to_jsonable
 from asp_core.waiting import states
@@ -27,6 +30,61 @@ if TYPE_CHECKING:
     from asp_core.stream_processing import StreamProcessorInfo
 
 
+class Read(enum.Enum):
+    """What one look reads for a condition, and what its ``judge`` is then given."""
+
+    #: The processor's info (None: it does not exist): ``judge(info)``, see :class:`JudgesInfo`.
+    INFO = "info"
+    #: One sample cursor of a running processor: see :class:`JudgesSample`.
+    SAMPLE = "sample"
+    #: The processor's stats reply (None: it does not exist); a FAILED one is confirmed by its
+    #: info and fails the wait: ``judge(reply)``, see :class:`JudgesStats`.
+    STATS = "stats"
+
+
+class JudgesInfo(Protocol):
+    """A condition judged on the processor's info (``read = Read.INFO``)."""
+
+    read: ClassVar[Read]
+
+    @property
+    def processor_name(self) -> str: ...
+
+    def judge(self, info: StreamProcessorInfo | None, /) -> Verdict: ...
+
+
+class JudgesSample(Protocol):
+    """A condition judged on documents of one sample (``read = Read.SAMPLE``): ``gate`` on
+    the info first, a cursor of ``limit`` documents and ``sample_timeout`` seconds, each
+    document given to ``take`` until it says enough, then ``judge`` on what it kept."""
+
+    read: ClassVar[Read]
+
+    @property
+    def processor_name(self) -> str: ...
+    @property
+    def min_documents(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def sample_timeout(self) -> float: ...
+
+    def gate(self, info: StreamProcessorInfo | None, /) -> Verdict | None: ...
+    def take(self, found: list[Any], document: Mapping[str, Any], /) -> bool: ...
+    def judge(self, found: list[Any], /) -> Verdict: ...
+
+
+class JudgesStats(Protocol):
+    """A condition judged on the processor's stats reply (``read = Read.STATS``)."""
+
+    read: ClassVar[Read]
+
+    @property
+    def processor_name(self) -> str: ...
+
+    def judge(self, reply: Mapping[str, Any] | None, /) -> Verdict: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class StateCondition:
     """The processor is in one of ``target_states``; one of ``failure_states`` (FAILED)
@@ -35,6 +93,8 @@ class StateCondition:
     ``ignore_failure_at``: a FAILED processor whose ``lastStateChange`` is this time is the
     failure seen before the action that restarts it (the server has not moved yet): pending.
     """
+
+    read: ClassVar[Read] = Read.INFO
 
     processor_name: str
     target_states: frozenset[str] = frozenset({states.STARTED})
@@ -68,6 +128,8 @@ class SampleCondition:
     """At least ``min_documents`` documents of one sample of a STARTED processor satisfy
     ``match`` and ``check_fn``. One look reads one cursor for up to ``limit`` documents
     and ``sample_timeout`` seconds, and stops at the ``min_documents``-th match."""
+
+    read: ClassVar[Read] = Read.SAMPLE
 
     processor_name: str
     min_documents: int = 1
@@ -119,6 +181,8 @@ class StatsCondition:
     """The processor's stats reach ``min_output_messages``/``min_input_messages`` and
     satisfy ``check_fn``; more than ``max_dlq_messages`` dead-lettered messages, or a
     FAILED processor, fail the wait."""
+
+    read: ClassVar[Read] = Read.STATS
 
     processor_name: str
     min_output_messages: int | None = None

@@ -6,7 +6,8 @@ Written once for the asyncio client (the triggers); ``tools/synchro.py`` generat
 for the blocking client (operators' waits in the worker, sensors' pokes), so a wait is judged
 the same way in every mode.
 
-- :func:`look` reads what the condition needs and judges it. A transient error (network, a
+- :func:`look` reads what the condition needs (its ``read``: one reader here per kind of
+  read, :data:`READERS`) and has the condition judge it. A transient error (network, a
   retryable code or label, a command that ran out of its share of the deadline) is a pending
   verdict: it costs one look, never the wait. Any other error is raised.
 - :func:`wait` looks until the verdict is decided or the absolute ``deadline`` passes; every
@@ -29,9 +30,10 @@ from asp_core.stream_processing import SampleCursorTimeout
 from asp_core.waiting import states
 from asp_core.waiting.conditions import (
     Condition,
-    SampleCondition,
-    StateCondition,
-    StatsCondition,
+    JudgesInfo,
+    JudgesSample,
+    JudgesStats,
+    Read,
     stats_state,
 )
 from asp_core.waiting.deadline import command_bound, raise_if_cancelled
@@ -115,14 +117,16 @@ def wait(
 
 
 def _read_and_judge(condition: Condition, processors: StreamProcessors) -> Verdict:
-    if isinstance(condition, StateCondition):
-        return condition.judge(find(processors, condition.processor_name))
-    if isinstance(condition, SampleCondition):
-        return _sample(condition, processors)
-    return _stats(condition, processors)
+    verdict: Verdict = READERS[condition.read](condition, processors)
+    return verdict
 
 
-def _sample(condition: SampleCondition, processors: StreamProcessors) -> Verdict:
+def _info(condition: JudgesInfo, processors: StreamProcessors) -> Verdict:
+    """Read the processor's info (None if it does not exist)."""
+    return condition.judge(find(processors, condition.processor_name))
+
+
+def _sample(condition: JudgesSample, processors: StreamProcessors) -> Verdict:
     """Gate on the state, read one sample cursor, judge what matched."""
     name, found = condition.processor_name, list[Any]()
     verdict = condition.gate(find(processors, name))
@@ -149,7 +153,7 @@ def _sample(condition: SampleCondition, processors: StreamProcessors) -> Verdict
     return condition.judge(found)
 
 
-def _stats(condition: StatsCondition, processors: StreamProcessors) -> Verdict:
+def _stats(condition: JudgesStats, processors: StreamProcessors) -> Verdict:
     """Read the stats; a FAILED processor (confirmed by its info) fails the wait."""
     name = condition.processor_name
     try:
@@ -163,3 +167,11 @@ def _stats(condition: StatsCondition, processors: StreamProcessors) -> Verdict:
         if info is not None and states.is_failed(info.state):
             return Verdict.processor_failed(info)
     return condition.judge(reply)
+
+
+#: The reader of each kind of read: it reads what the condition needs and has it judge.
+READERS: dict[Read, Callable[[Any, StreamProcessors], Any]] = {
+    Read.INFO: _info,
+    Read.SAMPLE: _sample,
+    Read.STATS: _stats,
+}

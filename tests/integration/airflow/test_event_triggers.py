@@ -16,13 +16,14 @@ import pytest
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_asp.triggers import events
 from airflow_provider_asp.triggers.events import (
     AspProcessorOutputEventTrigger,
     AspProcessorStateEventTrigger,
     AspProcessorStatsEventTrigger,
     AspWatcherArgumentError,
+    watcher,
 )
+from airflow_provider_asp.triggers.events import output as output_trigger
 from asp_core.client_pool import shared_clients
 from asp_core.errors import AspInputError
 from tests.support.airflow import PASSWORD, connection_json, pipeline
@@ -114,8 +115,8 @@ def feed(workspace, client, name) -> str:
 @pytest.fixture(autouse=True)
 def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short pauses: between looks at a processor that does not run, and after errors."""
-    monkeypatch.setattr(events, "STATE_LOOK_INTERVAL", 0.05)
-    monkeypatch.setattr(events, "ERROR_PAUSE", (0.05, 0.2))
+    monkeypatch.setattr(output_trigger, "STATE_LOOK_INTERVAL", 0.05)
+    monkeypatch.setattr(watcher, "ERROR_PAUSE", (0.05, 0.2))
 
 
 def output(name: str, **kwargs: Any) -> AspProcessorOutputEventTrigger:
@@ -142,7 +143,8 @@ TRIGGERS = [
 @pytest.mark.parametrize("trigger", TRIGGERS, ids=lambda t: type(t).__name__)
 def test_kwargs_are_plain_json_and_hash_the_same_on_every_parse(trigger):
     classpath, kwargs = trigger.serialize()
-    assert classpath == f"airflow_provider_asp.triggers.events.{type(trigger).__name__}"
+    kind = trigger.kind  # each trigger in the module of its kind, importable from its classpath
+    assert classpath == f"airflow_provider_asp.triggers.events.{kind}.{type(trigger).__name__}"
     assert json.loads(json.dumps(kwargs)) == kwargs
     again = rebuilt(trigger)  # as the triggerer builds it
     assert again.serialize() == (classpath, kwargs)
