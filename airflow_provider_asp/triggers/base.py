@@ -28,6 +28,10 @@ class AspTrigger(BaseTrigger):
     #: The kwargs :meth:`serialize` gives first, each the attribute of that name, in this
     #: order (an event trigger's hash depends on the order: never reorder).
     serialized: ClassVar[tuple[str, ...]] = ("processor_name", "asp_conn_id")
+    #: The public module the classpath names (None: the class's own). Airflow stores the
+    #: classpath, and an event trigger's hash includes it: a public path keeps both when
+    #: the class moves between internal modules.
+    public_module: ClassVar[str | None] = None
 
     processor_name: str
     asp_conn_id: str
@@ -39,7 +43,8 @@ class AspTrigger(BaseTrigger):
     # -- Airflow's side -------------------------------------------------------------------
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs = {name: getattr(self, name) for name in self.serialized}
-        return f"{type(self).__module__}.{type(self).__qualname__}", {
+        module = self.public_module or type(self).__module__
+        return f"{module}.{type(self).__qualname__}", {
             **kwargs,
             **self.more_kwargs(),
         }

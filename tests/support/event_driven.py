@@ -27,8 +27,8 @@ CONSUMER, REMEDIATION, DEPLOY = (
     "asp_event_driven_deploy",
 )
 HOT_ASSET, FAILURE_ASSET = "asp_event_driven_hot_panels", "asp_event_driven_failures"
-OUTPUT_TRIGGER = "airflow_provider_asp.triggers.events.output.AspProcessorOutputEventTrigger"
-STATE_TRIGGER = "airflow_provider_asp.triggers.events.state.AspProcessorStateEventTrigger"
+OUTPUT_TRIGGER = "airflow_provider_asp.triggers.events.AspProcessorOutputEventTrigger"
+STATE_TRIGGER = "airflow_provider_asp.triggers.events.AspProcessorStateEventTrigger"
 #: The processor keeps readings of 300 W or more, the output watcher those of 400 W or more.
 HOT_WATTS = 400
 

@@ -56,6 +56,7 @@ def test_the_wrapper_keeps_the_traceback_and_the_return_value():
         refuses(-1)
     assert caught.traceback[-1].name == "refuses"
     fatal = for_airflow(AspProcessorFailedFatalError("p", "m", 7, False))
+    assert isinstance(fatal, AspProcessorFailedFatalError)
     assert isinstance(fatal, AirflowFailException)
     assert fatal.error_code == 7
 

@@ -77,6 +77,7 @@ class AspEventTrigger(AspTrigger, BaseEventTrigger):
     kind: ClassVar[str]
     default_poll_interval: ClassVar[float] = 5.0
     serialized = ("processor_name", "asp_conn_id", "poll_interval")
+    public_module = "airflow_provider_asp.triggers.events"
     #: This trigger's kwargs beyond the processor, the connection and the interval.
     own: ClassVar[tuple[str, ...]] = ()
 
