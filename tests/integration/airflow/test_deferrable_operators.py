@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from pymongo import monitoring
 
 from airflow_provider_asp.hooks.asp import AspHook
@@ -30,6 +30,7 @@ from asp_core.errors import (
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
     AspWaitTimeoutError,
+    Unretryable,
 )
 from asp_emulator.monitoring import DRIVER_COMMANDS
 from tests.support.airflow import SOURCE, pipeline
@@ -168,16 +169,10 @@ FAILED = {"error_msg": "sink down", "error_code": 7}
 )
 def test_resume_raises_on_every_non_success_event(payload, error, message):
     op = AspStartProcessorOperator(task_id="s", processor_name="p", **FAST)
-    kwargs: dict[str, Any] = {
-        "name": "p",
-        "rest": [],
-        "steps": ["start"],
-        "differences": [],
-        "deadline": 0.0,
-    }
     with pytest.raises(error, match=message) as raised:
-        op.resume({}, event=payload, **kwargs)
-    assert type(raised.value) is error  # retryable stays retryable: same as the sync wait
+        op.resume({}, event=payload)
+    # retryable stays retryable (same as the sync wait); unretryable fails the task at once
+    assert isinstance(raised.value, AirflowFailException) == issubclass(error, Unretryable)
 
 
 def test_deploy_with_nothing_to_wait_for_does_not_defer(client, name, capfd):
