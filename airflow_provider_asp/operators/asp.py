@@ -463,10 +463,8 @@ class AspSampleProcessorOperator(AspBaseOperator):
     def run_for(self, name: str) -> list[Any]:
         import time
 
-        limit = arguments.count(self.limit, "limit")
-        batch_size = (
-            None if self.batch_size is None else arguments.count(self.batch_size, "batch_size")
-        )
+        limit = arguments.integer(self.limit, "limit")
+        batch_size = arguments.integer(self.batch_size, "batch_size", allow_none=True)
         timeout = arguments.seconds(self.timeout, "timeout")
         actions = self.actions(deadline=time.time() + timeout)
         info = actions.require(name)

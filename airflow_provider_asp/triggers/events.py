@@ -382,11 +382,11 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                 check_query(rules.plain_json(match, "match"))
             self.match = None if match is None else dict(match)
             self.check_fn = None if check_fn is None else callable_path(check_fn)
-            self.max_batch = rules.whole(
+            self.max_batch = arguments.integer(
                 max_batch, "max_batch", minimum=1, maximum=rules.MAX_BATCH_LIMIT
             )
             self.max_wait = arguments.seconds(max_wait, "max_wait")
-            self.max_payload_bytes = rules.whole(
+            self.max_payload_bytes = arguments.integer(
                 max_payload_bytes,
                 "max_payload_bytes",
                 minimum=rules.MIN_PAYLOAD_BYTES,
@@ -575,7 +575,7 @@ class AspProcessorStateEventTrigger(AspEventTrigger):
     def __init__(self, *, states: Sequence[str] | str = ("FAILED",), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         with _refused():
-            self.states = rules.check_states(states)
+            self.states = sorted(arguments.states(states, "states"))
 
     def own_kwargs(self) -> dict[str, Any]:
         return {"states": list(self.states)}
@@ -661,9 +661,9 @@ class AspProcessorStatsEventTrigger(AspEventTrigger):
             if threshold is None and step is None:
                 raise AspInputError("Give threshold, step or both: there is nothing to watch for.")
             self.threshold = (
-                None if threshold is None else rules.whole(threshold, "threshold", minimum=0)
+                None if threshold is None else arguments.integer(threshold, "threshold", minimum=0)
             )
-            self.step = None if step is None else rules.whole(step, "step", minimum=1)
+            self.step = None if step is None else arguments.integer(step, "step", minimum=1)
         self.counter = counter
 
     def own_kwargs(self) -> dict[str, Any]:
