@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
+from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator, Found
 from airflow_provider_asp.operators.lineage import AspLineageMixin
 from asp_core import arguments
 from asp_core.errors import (
@@ -132,18 +132,12 @@ class AspCreateProcessorOperator(AspLineageMixin, AspDefinitionOperator):
         arguments.one_of(self.if_exists, "if_exists", IF_EXISTS_POLICIES)
         return super().inputs()
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        plan = create_plan(name, current, inputs.definition, self.if_exists)
+    def plan(self, found: Found) -> Plan:
+        plan = create_plan(found.name, found.current, found.inputs.definition, self.if_exists)
         if self.if_exists == "skip" and plan.differences:
             self.log.warning(
                 "Stream processor %r exists with a different %s: keeping it.",
-                name,
+                found.name,
                 ", ".join(plan.differences),
             )
         return plan
@@ -210,18 +204,11 @@ class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
             )
         return StepInputs(start_options=options)
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        if current is None:
-            raise AspProcessorNotFoundError(name)
+    def plan(self, found: Found) -> Plan:
+        current = found.require()
         if states.is_running(current.state):
             self.log.info(
-                "Stream processor %r is already %s: not starting it.", name, current.state
+                "Stream processor %r is already %s: not starting it.", found.name, current.state
             )
         return start_plan(current)
 
@@ -251,20 +238,13 @@ class AspStopProcessorOperator(AspLifecycleOperator):
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        if current is None:
-            if not self.missing_ok:
-                raise AspProcessorNotFoundError(name)
+    def plan(self, found: Found) -> Plan:
+        if found.current is None and self.missing_ok:
             return Plan(())
+        current = found.require()
         if states.is_failed(current.state):
             self.log.warning(
-                "Stream processor %r is FAILED (%s), so not running.", name, current.error_msg
+                "Stream processor %r is FAILED (%s), so not running.", found.name, current.error_msg
             )
         return stop_plan(current)
 
@@ -287,16 +267,8 @@ class AspDropProcessorOperator(AspLifecycleOperator):
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        if current is None and not self.missing_ok:
-            raise AspProcessorNotFoundError(name)
-        return drop_plan(current)
+    def plan(self, found: Found) -> Plan:
+        return drop_plan(found.current if self.missing_ok else found.require())
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
         return {"processor_name": done.name, "dropped": bool(done.progress.steps)}
@@ -361,22 +333,16 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
             definition, new_name=new_name, resume_from_checkpoint=self.resume_from_checkpoint
         )
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        new_name, renamed = inputs.new_name, None
+    def plan(self, found: Found) -> Plan:
+        current, new_name, renamed = found.current, found.inputs.new_name, None
         if current is None and new_name is not None:
-            current = actions.find(new_name)  # renamed on an earlier try?
+            current = found.actions.find(new_name)  # renamed on an earlier try?
             if current is not None:
-                self.log.info("Stream processor %r is already renamed %r.", name, new_name)
+                self.log.info("Stream processor %r is already renamed %r.", found.name, new_name)
                 renamed = new_name
         if current is None:
-            raise AspProcessorNotFoundError(name)
-        differences = inputs.definition.differences(current)
+            raise AspProcessorNotFoundError(found.name)
+        differences = found.inputs.definition.differences(current)
         rename = new_name is not None and new_name != current.name
         if not differences and not rename:
             self.log.info("Stream processor %r already matches: nothing to modify.", current.name)
@@ -418,14 +384,8 @@ class AspDeployProcessorOperator(AspLineageMixin, AspDefinitionOperator):
         inputs = super().inputs()
         return dataclasses.replace(inputs, resume_from_checkpoint=self.resume_from_checkpoint)
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        return deploy_plan(current, inputs.definition, self.desired_state)
+    def plan(self, found: Found) -> Plan:
+        return deploy_plan(found.current, found.inputs.definition, self.desired_state)
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
         info, plan = done.info, done.progress.plan

@@ -16,6 +16,7 @@ Importing this module imports neither pymongo nor the hook, and touches no conne
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_asp.errors import airflow_errors
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from asp_core import arguments
-from asp_core.errors import AspWaitTimeoutError
+from asp_core.errors import AspProcessorNotFoundError, AspWaitTimeoutError
 from asp_core.plans.progress import PlanProgress
 from asp_core.plans.runner import MustWait, PlanRunner, StepInputs
 from asp_core.waiting.verdict import Verdict, info_to_dict
@@ -59,6 +60,7 @@ __all__ = [
     "AspBaseOperator",
     "AspLifecycleOperator",
     "AspTaskMixin",
+    "Found",
 ]
 
 
@@ -104,6 +106,24 @@ class AspTaskMixin:
         if self.atlas_ui_url is None:
             settings = self.hook.settings
             self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """What a lifecycle operator states its plan from: the processor ``name`` asked for,
+    ``current``, the processor found under it (None: missing), the checked ``inputs``, and
+    ``actions`` for another look."""
+
+    name: str
+    current: StreamProcessorInfo | None
+    inputs: StepInputs
+    actions: ProcessorActions
+
+    def require(self) -> StreamProcessorInfo:
+        """The processor found, or :class:`AspProcessorNotFoundError`."""
+        if self.current is None:
+            raise AspProcessorNotFoundError(self.name)
+        return self.current
 
 
 class AspBaseOperator(AspTaskMixin, BaseOperator):
@@ -197,14 +217,8 @@ class AspLifecycleOperator(AspBaseOperator):
         any client exists, and again on resume)."""
         return StepInputs()
 
-    def plan(
-        self,
-        actions: ProcessorActions,
-        name: str,
-        current: StreamProcessorInfo | None,
-        inputs: StepInputs,
-    ) -> Plan:
-        """The steps from ``current`` (None: missing) to what this operator was asked for."""
+    def plan(self, found: Found) -> Plan:
+        """The steps from what was ``found`` to what this operator was asked for."""
         raise NotImplementedError
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
@@ -224,7 +238,7 @@ class AspLifecycleOperator(AspBaseOperator):
         deadline = time.time() + arguments.seconds(self.timeout, "timeout")
         actions = self.lifecycle_actions(deadline)
         current = actions.find(name)
-        plan = self.plan(actions, name, current, inputs)
+        plan = self.plan(Found(name, current, inputs, actions))
         if plan.name is not None and current is None:
             current = actions.find(plan.name)
         name = plan.name or name
