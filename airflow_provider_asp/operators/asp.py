@@ -1,10 +1,10 @@
 """Operators for the whole life of an Atlas Stream Processing processor.
 
 Names follow one pattern: an operator is a verb on a processor (``Asp<Verb>ProcessorOperator``;
-``AspGetProcessorStatsOperator`` reads its stats). Each lifecycle operator looks at the
-processor, computes its plan (:mod:`~asp_core.plans.plan`), logs it and
-carries it out (:class:`~airflow_provider_asp.operators.base.AspLifecycleOperator`), so a
-retried task never repeats a command that already took effect. Importing this module imports
+``AspGetProcessorStatsOperator`` reads its stats). Each lifecycle operator states its plan
+from what exists (:mod:`~asp_core.plans.plan`) and what its steps are carried out with; the
+core's runner carries it out (:class:`~airflow_provider_asp.operators.base.AspLifecycleOperator`),
+so a retried task never repeats a command that already took effect. Importing this module imports
 neither pymongo nor the hook, and touches no connection; arguments are checked after
 templating and before any client exists. Return values are plain JSON (BSON types converted).
 """
@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
+from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator, Found
 from airflow_provider_asp.operators.lineage import AspLineageMixin
 from asp_core import arguments
 from asp_core.errors import (
@@ -27,7 +27,6 @@ from asp_core.plans.plan import (
     IF_EXISTS_POLICIES,
     Plan,
     ProcessorDefinition,
-    Step,
     create_plan,
     deploy_plan,
     drop_plan,
@@ -35,16 +34,14 @@ from asp_core.plans.plan import (
     start_plan,
     stop_plan,
 )
+from asp_core.plans.runner import StepInputs
 from asp_core.waiting import states
 from asp_core.waiting.verdict import failure_error
 
 if TYPE_CHECKING:
     from asp_core.plans.actions import ProcessorActions
-    from asp_core.stream_processing import (
-        CreateStreamProcessorOptions,
-        StartStreamProcessorOptions,
-        StreamProcessorInfo,
-    )
+    from asp_core.plans.runner import Done
+    from asp_core.stream_processing import StreamProcessorInfo
 
 __all__ = [
     "AspCreateProcessorOperator",
@@ -95,7 +92,7 @@ class AspDefinitionOperator(AspLifecycleOperator):
         self.stream_meta_field_name = stream_meta_field_name
         self.failover = failover
 
-    def definition(self) -> tuple[ProcessorDefinition, CreateStreamProcessorOptions]:
+    def inputs(self) -> StepInputs:
         """The checked definition, and the options to create it with."""
         from asp_core.stream_processing import CreateStreamProcessorOptions
 
@@ -109,31 +106,7 @@ class AspDefinitionOperator(AspLifecycleOperator):
                 tier=self.tier,
                 failover=self.failover,
             )
-        return definition, options
-
-    def run_for(self, name: str) -> Any:
-        self._definition, self._options = self.definition()
-        return super().run_for(name)
-
-    def resume(self, context: Any, event: Any = None, **kwargs: Any) -> Any:
-        self._definition, self._options = self.definition()
-        return super().resume(context, event, **kwargs)
-
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        definition = self._definition
-        if step is Step.CREATE:
-            actions.create(name, definition.pipeline or [], self._options)
-        elif step is Step.STOP:
-            actions.stop(name)
-        elif step is Step.DROP:
-            actions.drop(name)
-        elif step is Step.MODIFY:
-            changes = self.modify_changes(definition)
-            if changes:
-                actions.modify(name, changes, lambda now: not definition.differences(now))
-        elif step is Step.START:
-            actions.start(name, self.current_info, None)
-        return name
+        return StepInputs(definition, create_options=options)
 
 
 class AspCreateProcessorOperator(AspLineageMixin, AspDefinitionOperator):
@@ -155,18 +128,16 @@ class AspCreateProcessorOperator(AspLineageMixin, AspDefinitionOperator):
         super().__init__(**kwargs)
         self.if_exists = if_exists
 
-    def run_for(self, name: str) -> Any:
+    def inputs(self) -> StepInputs:
         arguments.one_of(self.if_exists, "if_exists", IF_EXISTS_POLICIES)
-        return super().run_for(name)
+        return super().inputs()
 
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        plan = create_plan(name, current, self._definition, self.if_exists)
+    def plan(self, found: Found) -> Plan:
+        plan = create_plan(found.name, found.current, found.inputs.definition, self.if_exists)
         if self.if_exists == "skip" and plan.differences:
             self.log.warning(
                 "Stream processor %r exists with a different %s: keeping it.",
-                name,
+                found.name,
                 ", ".join(plan.differences),
             )
         return plan
@@ -219,11 +190,11 @@ class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         self.enable_auto_scaling = enable_auto_scaling
         self.cancel_on_kill = cancel_on_kill
 
-    def options(self) -> StartStreamProcessorOptions:
+    def inputs(self) -> StepInputs:
         from asp_core.stream_processing import StartStreamProcessorOptions
 
         with arguments.client_checks():
-            return StartStreamProcessorOptions(
+            options = StartStreamProcessorOptions(
                 workers=self.workers,
                 clear_checkpoints=self.clear_checkpoints,
                 start_at_operation_time=arguments.operation_time(self.start_at_operation_time),
@@ -231,25 +202,15 @@ class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
                 tier=self.tier,
                 enable_auto_scaling=self.enable_auto_scaling,
             )
+        return StepInputs(start_options=options)
 
-    def run_for(self, name: str) -> Any:
-        self._start_options = self.options()
-        return super().run_for(name)
-
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        if current is None:
-            raise AspProcessorNotFoundError(name)
+    def plan(self, found: Found) -> Plan:
+        current = found.require()
         if states.is_running(current.state):
             self.log.info(
-                "Stream processor %r is already %s: not starting it.", name, current.state
+                "Stream processor %r is already %s: not starting it.", found.name, current.state
             )
         return start_plan(current)
-
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        actions.start(name, self.current_info, self._start_options)
-        return name
 
     def on_kill(self) -> None:
         """Stop the processor this task started (``cancel_on_kill``)."""
@@ -277,27 +238,20 @@ class AspStopProcessorOperator(AspLifecycleOperator):
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        if current is None:
-            if not self.missing_ok:
-                raise AspProcessorNotFoundError(name)
+    def plan(self, found: Found) -> Plan:
+        if found.current is None and self.missing_ok:
             return Plan(())
+        current = found.require()
         if states.is_failed(current.state):
             self.log.warning(
-                "Stream processor %r is FAILED (%s), so not running.", name, current.error_msg
+                "Stream processor %r is FAILED (%s), so not running.", found.name, current.error_msg
             )
         return stop_plan(current)
 
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        actions.stop(name)
-        return name
-
-    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
-        if info is None and not plan.steps:  # missing, and missing_ok
+    def result(self, actions: ProcessorActions, done: Done) -> Any:
+        if done.info is None and not done.progress.steps:  # missing, and missing_ok
             return None
-        return super().result(actions, name, plan, info)
+        return super().result(actions, done)
 
 
 class AspDropProcessorOperator(AspLifecycleOperator):
@@ -313,19 +267,11 @@ class AspDropProcessorOperator(AspLifecycleOperator):
         super().__init__(**kwargs)
         self.missing_ok = missing_ok
 
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        if current is None and not self.missing_ok:
-            raise AspProcessorNotFoundError(name)
-        return drop_plan(current)
+    def plan(self, found: Found) -> Plan:
+        return drop_plan(found.current if self.missing_ok else found.require())
 
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        actions.drop(name)
-        return name
-
-    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
-        return {"processor_name": name, "dropped": bool(plan.steps)}
+    def result(self, actions: ProcessorActions, done: Done) -> Any:
+        return {"processor_name": done.name, "dropped": bool(done.progress.steps)}
 
 
 class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
@@ -370,7 +316,7 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         self.resume_from_checkpoint = resume_from_checkpoint
         self.restart = restart
 
-    def checked(self) -> tuple[ProcessorDefinition, str | None]:
+    def inputs(self) -> StepInputs:
         from asp_core.stream_processing import VALID_TIERS
 
         definition = ProcessorDefinition(
@@ -383,28 +329,20 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         )
         if definition == ProcessorDefinition(None) and new_name is None:
             raise AspInputError("Nothing to modify: give pipeline, new_name, dlq or tier.")
-        return definition, new_name
+        return StepInputs(
+            definition, new_name=new_name, resume_from_checkpoint=self.resume_from_checkpoint
+        )
 
-    def run_for(self, name: str) -> Any:
-        self._definition, self._new_name = self.checked()
-        return super().run_for(name)
-
-    def resume(self, context: Any, event: Any = None, **kwargs: Any) -> Any:
-        self._definition, self._new_name = self.checked()
-        return super().resume(context, event, **kwargs)
-
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        new_name, renamed = self._new_name, None
+    def plan(self, found: Found) -> Plan:
+        current, new_name, renamed = found.current, found.inputs.new_name, None
         if current is None and new_name is not None:
-            current = actions.find(new_name)  # renamed on an earlier try?
+            current = found.actions.find(new_name)  # renamed on an earlier try?
             if current is not None:
-                self.log.info("Stream processor %r is already renamed %r.", name, new_name)
+                self.log.info("Stream processor %r is already renamed %r.", found.name, new_name)
                 renamed = new_name
         if current is None:
-            raise AspProcessorNotFoundError(name)
-        differences = self._definition.differences(current)
+            raise AspProcessorNotFoundError(found.name)
+        differences = found.inputs.definition.differences(current)
         rename = new_name is not None and new_name != current.name
         if not differences and not rename:
             self.log.info("Stream processor %r already matches: nothing to modify.", current.name)
@@ -412,32 +350,6 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
             current, differences, changes=bool(differences) or rename, restart=self.restart
         )
         return dataclasses.replace(plan, name=renamed)
-
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        if step is Step.STOP:
-            actions.stop(name)
-            return name
-        if step is Step.START:
-            actions.start(name, self.current_info, None)
-            return name
-        return self._modify(actions, name)
-
-    def _modify(self, actions: ProcessorActions, name: str) -> str:
-        """Send the modify; a refused change restarts a processor that was running (with
-        ``restart``), with its old definition, before the error is raised."""
-        definition, new_name = self._definition, self._new_name
-        renamed = {"new_name": new_name} if new_name is not None and new_name != name else {}
-        changes = self.modify_changes(definition, **renamed)
-        try:
-            return actions.modify(name, changes, lambda now: not definition.differences(now))
-        except Exception:
-            if Step.START in self.steps_left:  # it was running, and restart is on
-                self.log.warning("Modify refused: restarting %r as it was.", name)
-                try:
-                    actions.start(name, None, None)
-                except Exception as exc:
-                    self.log.error("Could not restart stream processor %r: %s", name, exc)
-            raise
 
 
 class AspDeployProcessorOperator(AspLineageMixin, AspDefinitionOperator):
@@ -467,19 +379,19 @@ class AspDeployProcessorOperator(AspLineageMixin, AspDefinitionOperator):
         self.resume_from_checkpoint = resume_from_checkpoint
         self.desired_state = desired_state
 
-    def run_for(self, name: str) -> Any:
+    def inputs(self) -> StepInputs:
         arguments.one_of(self.desired_state, "desired_state", states.DESIRED_STATES)
-        return super().run_for(name)
+        inputs = super().inputs()
+        return dataclasses.replace(inputs, resume_from_checkpoint=self.resume_from_checkpoint)
 
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        return deploy_plan(current, self._definition, self.desired_state)
+    def plan(self, found: Found) -> Plan:
+        return deploy_plan(found.current, found.inputs.definition, self.desired_state)
 
-    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
-        state = info["state"] if info is not None else actions.require(name).state
+    def result(self, actions: ProcessorActions, done: Done) -> Any:
+        info, plan = done.info, done.progress.plan
+        state = info["state"] if info is not None else actions.require(done.name).state
         return {
-            "processor_name": name,
+            "processor_name": done.name,
             "actions": plan.step_names,
             "changed": list(plan.differences),
             "state": state,
@@ -511,10 +423,8 @@ class AspSampleProcessorOperator(AspBaseOperator):
     def run_for(self, name: str) -> list[Any]:
         import time
 
-        limit = arguments.count(self.limit, "limit")
-        batch_size = (
-            None if self.batch_size is None else arguments.count(self.batch_size, "batch_size")
-        )
+        limit = arguments.integer(self.limit, "limit")
+        batch_size = arguments.integer(self.batch_size, "batch_size", allow_none=True)
         timeout = arguments.seconds(self.timeout, "timeout")
         actions = self.actions(deadline=time.time() + timeout)
         info = actions.require(name)

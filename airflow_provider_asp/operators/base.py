@@ -1,12 +1,14 @@
 """What the ASP operators share: the processor name and connection, the lazy hook, the
-Atlas UI link, and the carrying out of a lifecycle plan with its waits.
+Atlas UI link, and a lifecycle plan handed to the core's runner, with its deferral.
 
 A lifecycle operator (create, start, stop, drop, modify, deploy) looks at the processor once,
-computes a :class:`~asp_core.plans.plan.Plan` and carries out its steps in
-order; nothing else decides. A step that leaves the processor in a state (stop, start) is
-followed by a wait for it: in the worker, or with ``deferrable=True`` in the triggerer, after
-which the task resumes at the next step (:meth:`AspLifecycleOperator.resume`). The whole try
-is bounded by ``timeout``: every command and every wait get what is left of it.
+states a :class:`~asp_core.plans.plan.Plan`, and the core's
+:class:`~asp_core.plans.runner.PlanRunner` carries out its steps in order; nothing else
+decides. A step that leaves the processor in a state (stop, start) is followed by a wait for
+it: in the worker, or with ``deferrable=True`` in the triggerer, after which the task resumes
+at the next step (:meth:`AspLifecycleOperator.resume`) from the
+:class:`~asp_core.plans.progress.PlanProgress` the trigger carried. The whole try is bounded
+by ``timeout``: every command and every wait get what is left of it.
 
 Importing this module imports neither pymongo nor the hook, and touches no connection.
 """
@@ -14,20 +16,21 @@ Importing this module imports neither pymongo nor the hook, and touches no conne
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_asp.errors import airflow_errors
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from asp_core import arguments
-from asp_core.errors import AspWaitTimeoutError
-from asp_core.plans.plan import STEP_TARGETS, Plan, ProcessorDefinition, Step
-from asp_core.waiting import states
+from asp_core.errors import AspProcessorNotFoundError, AspWaitTimeoutError
+from asp_core.plans.progress import PlanProgress
+from asp_core.plans.runner import MustWait, PlanRunner, StepInputs
 from asp_core.waiting.verdict import Verdict, info_to_dict
 
 try:
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_asp.hooks.asp import AspHook
     from asp_core.plans.actions import ProcessorActions
+    from asp_core.plans.plan import Plan
+    from asp_core.plans.runner import Done
     from asp_core.stream_processing import StreamProcessorInfo
 
 DEFAULT_DEFERRABLE: bool = conf.getboolean("operators", "default_deferrable", fallback=False)
@@ -55,6 +60,7 @@ __all__ = [
     "AspBaseOperator",
     "AspLifecycleOperator",
     "AspTaskMixin",
+    "Found",
 ]
 
 
@@ -100,6 +106,24 @@ class AspTaskMixin:
         if self.atlas_ui_url is None:
             settings = self.hook.settings
             self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """What a lifecycle operator states its plan from: the processor ``name`` asked for,
+    ``current``, the processor found under it (None: missing), the checked ``inputs``, and
+    ``actions`` for another look."""
+
+    name: str
+    current: StreamProcessorInfo | None
+    inputs: StepInputs
+    actions: ProcessorActions
+
+    def require(self) -> StreamProcessorInfo:
+        """The processor found, or :class:`AspProcessorNotFoundError`."""
+        if self.current is None:
+            raise AspProcessorNotFoundError(self.name)
+        return self.current
 
 
 class AspBaseOperator(AspTaskMixin, BaseOperator):
@@ -149,8 +173,13 @@ class AspBaseOperator(AspTaskMixin, BaseOperator):
 
 
 class AspLifecycleOperator(AspBaseOperator):
-    """An operator that carries out a plan of lifecycle steps, each stop or start followed
-    by a wait for its state.
+    """An operator that states a plan of lifecycle steps and has the core's
+    :class:`~asp_core.plans.runner.PlanRunner` carry it out, each stop or start followed by
+    a wait for its state.
+
+    A subclass states its plan (:meth:`plan`), what its steps are carried out with
+    (:meth:`inputs`, where its own arguments are checked) and, if not the processor info,
+    its result (:meth:`result`).
 
     :param wait_for_completion: wait until the last step's state is reached (steps before
         the last always wait: a modify needs the processor stopped).
@@ -164,8 +193,6 @@ class AspLifecycleOperator(AspBaseOperator):
     #: Stop a processor this task started when the task is killed (the start operator's
     #: argument; no other operator starts a processor on its own).
     cancel_on_kill: bool = False
-    #: Passed to a modify step (the deploy and modify operators take it as an argument).
-    resume_from_checkpoint: bool | None = None
 
     def __init__(
         self,
@@ -181,174 +208,117 @@ class AspLifecycleOperator(AspBaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = deferrable
-        #: The processor this task started (``cancel_on_kill`` stops only that one).
-        self.started_processor: str | None = None
-        #: When the processor FAILED before this task restarts it (that failure is old news).
-        self._stale: datetime.datetime | None = None
-        #: The processor as read before the first step (None once a step changed it).
-        self.current_info: StreamProcessorInfo | None = None
-        #: The plan being carried out, and the steps after the one being carried out.
-        self.plan_now = Plan(())
-        self.steps_left: list[Step] = []
+        #: The runner carrying this try's plan out (None before the plan is stated).
+        self.runner: PlanRunner | None = None
 
     # -- what each operator defines -------------------------------------------------------
-    def plan(
-        self, actions: ProcessorActions, name: str, current: StreamProcessorInfo | None
-    ) -> Plan:
-        """The steps from ``current`` (None: missing) to what this operator was asked for."""
+    def inputs(self) -> StepInputs:
+        """What the steps are carried out with, from the checked arguments (checked before
+        any client exists, and again on resume)."""
+        return StepInputs()
+
+    def plan(self, found: Found) -> Plan:
+        """The steps from what was ``found`` to what this operator was asked for."""
         raise NotImplementedError
 
-    def do_step(self, actions: ProcessorActions, step: Step, name: str) -> str:
-        """Send the command of ``step``; returns the processor's name afterwards."""
-        raise NotImplementedError
+    def result(self, actions: ProcessorActions, done: Done) -> Any:
+        """The task's return value. Default: the processor info (as the last step read it,
+        or read now)."""
+        return done.info if done.info is not None else info_to_dict(actions.require(done.name))
 
-    def modify_changes(self, definition: ProcessorDefinition, **more: Any) -> dict[str, Any]:
-        """The ``modify`` keyword arguments for the differences of the plan being carried
-        out, plus ``more``, and ``resume_from_checkpoint`` when it is set."""
-        changes = {**definition.changes(self.plan_now.differences), **more}
-        if self.resume_from_checkpoint is not None:
-            changes["resume_from_checkpoint"] = self.resume_from_checkpoint
-        return changes
+    # -- the plan, carried out by the core's runner ----------------------------------------
+    @property
+    def started_processor(self) -> str | None:
+        """The processor this task started (``cancel_on_kill`` stops only that one)."""
+        progress = None if self.runner is None else self.runner.progress
+        return None if progress is None else progress.started_processor
 
-    def result(self, actions: ProcessorActions, name: str, plan: Plan, info: Any) -> Any:
-        """The task's return value; ``info`` is the processor info dict if the last step
-        read it, else None. Default: the processor info."""
-        return info if info is not None else info_to_dict(actions.require(name))
-
-    # -- carrying a plan out -------------------------------------------------------------
     def run_for(self, name: str) -> Any:
+        inputs = self.inputs()
         deadline = time.time() + arguments.seconds(self.timeout, "timeout")
         actions = self.lifecycle_actions(deadline)
         current = actions.find(name)
-        plan = self.plan(actions, name, current)
+        plan = self.plan(Found(name, current, inputs, actions))
         if plan.name is not None and current is None:
             current = actions.find(plan.name)
         name = plan.name or name
         self.log.info("%s", plan.describe(name, current))
-        self._stale = _failed_at(current)
-        self.current_info = current
-        start_info = info_to_dict(current) if current is not None and not plan.steps else None
-        return self.carry_out(actions, name, plan, list(plan.steps), start_info)
+        info = info_to_dict(current) if current is not None and not plan.steps else None
+        progress = PlanProgress.begin(name, plan, deadline, current)
+        return self.carry_out(actions, inputs, progress, before=current, info=info)
 
-    def lifecycle_actions(self, deadline: float) -> ProcessorActions:
-        return self.actions(deadline, arguments.seconds(self.poll_interval, "poll_interval"))
-
-    def carry_out(
-        self, actions: ProcessorActions, name: str, plan: Plan, steps: list[Step], info: Any
-    ) -> Any:
-        """Carry out ``steps`` (the rest of ``plan``) in order, waiting after each stop and
-        start; defers when a wait belongs in the triggerer."""
-        self.plan_now = plan
-        for index, step in enumerate(steps):
-            if step is Step.START and self.started_processor is None:
-                self.started_processor = name
-            self.steps_left = steps[index + 1 :]
-            name = self.do_step(actions, step, name)
-            self.current_info = info = None
-            target = STEP_TARGETS[step]
-            if target is None:
-                continue
-            last = index == len(steps) - 1
-            wait = self.wait_for_completion or not last
-            stale = self._stale if step is Step.START else None
-            if wait and self.deferrable:
-                info = actions.settle(name, target, wait=False, ignore_failure_at=stale)
-                if states.normalize_state(info["state"]) != target:
-                    end_time = actions.deadline or time.time() + float(self.timeout)
-                    self._defer(name, target, plan, steps[index + 1 :], end_time, stale)
-                continue
-            info = actions.settle(name, target, wait=wait, ignore_failure_at=stale)
-        return self.result(actions, name, plan, info)
-
-    def _defer(
-        self,
-        name: str,
-        target: str,
-        plan: Plan,
-        rest: list[Step],
-        end_time: float,
-        stale: datetime.datetime | None,
-    ) -> None:
-        """Wait in the triggerer until ``name`` is ``target``, until ``end_time`` (the try's
-        deadline); then :meth:`resume` carries out ``rest``."""
-        from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
-        from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
-
-        started = self.started_processor == name and target == states.STARTED
-        cancel_on_kill = self.cancel_on_kill
-        if cancel_on_kill and started and not AIRFLOW_V_3_3_PLUS:
-            self.log.warning(
-                "Airflow < 3.3 cannot stop the processor when a deferred task is killed."
-            )
-        self.log.info(
-            "Deferring: waiting up to %.0f s in the triggerer for %r to be %s.",
-            max(end_time - time.time(), 0),
-            name,
-            target,
-        )
-        resume = {
-            "name": name,
-            "rest": [step.value for step in rest],
-            "steps": plan.step_names,
-            "differences": list(plan.differences),
-            "deadline": end_time,
-            "started_processor": self.started_processor,
-        }
-        trigger = AspProcessorStateTrigger(
-            processor_name=name,
-            asp_conn_id=self.asp_conn_id,
-            poll_interval=arguments.seconds(self.poll_interval, "poll_interval"),
-            end_time=end_time,
-            target_states=[target],
-            ignore_failure_at=None if stale is None else stale.isoformat(),
-            cancel_on_kill=cancel_on_kill,
-            started_by_task=started,
-            resume=resume,
-        )
-        self.defer(
-            trigger=trigger,
-            method_name="resume",
-            kwargs=resume,
-            timeout=datetime.timedelta(seconds=max(end_time - time.time(), 0)) + DEFER_MARGIN,
-        )
-
-    def resume(self, context: Context, event: Any = None, **kwargs: Any) -> Any:
-        """Back from the triggerer: the wait's verdict, then the rest of the plan. Where to
-        resume comes with the deferral's kwargs, or else in the event (``dag.test()`` passes
-        the event alone)."""
+    def resume(self, context: Context, event: Any = None) -> Any:
+        """Back from the triggerer: the wait's verdict, then the rest of the plan from the
+        progress the trigger carried in its event (only there: ``dag.test()`` resumes a
+        task with the event alone, without the deferral's kwargs)."""
         verdict = Verdict.from_event(event)
         self.log.info("%s", verdict.message)
-        state = kwargs or (event.get("resume") if isinstance(event, dict) else None) or {}
         try:
             with self.explained():
                 with contextlib.suppress(Exception):
                     self.set_link()
                 info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
-                return self._resume_plan(info, **state)
+                progress = PlanProgress.from_json(event.get("resume"))
+                actions = self.lifecycle_actions(progress.deadline)
+                return self.carry_out(actions, self.inputs(), progress, info=info)
         finally:
             self.hook.close()
 
-    def _resume_plan(
+    def lifecycle_actions(self, deadline: float) -> ProcessorActions:
+        return self.actions(deadline, arguments.seconds(self.poll_interval, "poll_interval"))
+
+    def carry_out(
         self,
-        info: Any,
+        actions: ProcessorActions,
+        inputs: StepInputs,
+        progress: PlanProgress,
         *,
-        name: str,
-        rest: list[str],
-        steps: list[str],
-        differences: list[str],
-        deadline: float,
-        started_processor: str | None = None,
+        before: StreamProcessorInfo | None = None,
+        info: dict[str, Any] | None = None,
     ) -> Any:
-        self.started_processor = started_processor
-        self._stale = None
-        plan = Plan(tuple(Step(s) for s in steps), tuple(differences))
-        actions = self.lifecycle_actions(deadline)
-        return self.carry_out(actions, name, plan, [Step(s) for s in rest], info)
+        """Have the runner carry out the rest of the plan; defer when it must wait."""
+        self.runner = PlanRunner(
+            actions,
+            inputs,
+            wait_for_completion=self.wait_for_completion,
+            hand_back_waits=self.deferrable,
+        )
+        outcome = self.runner.run(progress, before=before, info=info)
+        if isinstance(outcome, MustWait):
+            self._defer(outcome)
+        return self.result(actions, outcome)
 
+    def _defer(self, wait: MustWait) -> NoReturn:
+        """Wait in the triggerer until the processor is in the awaited state, until the
+        try's deadline; the trigger carries the progress to :meth:`resume` in its event."""
+        from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
+        from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
 
-def _failed_at(info: StreamProcessorInfo | None) -> datetime.datetime | None:
-    """For a FAILED processor about to be restarted: when it failed (a FAILED state with
-    that ``lastStateChange`` is the old failure, not the restart's), else None."""
-    if info is not None and states.is_failed(info.state):
-        return info.last_state_change
-    return None
+        started = wait.started_by_plan
+        if self.cancel_on_kill and started and not AIRFLOW_V_3_3_PLUS:
+            self.log.warning(
+                "Airflow < 3.3 cannot stop the processor when a deferred task is killed."
+            )
+        self.log.info(
+            "Deferring: waiting up to %.0f s in the triggerer for %r to be %s.",
+            max(wait.deadline - time.time(), 0),
+            wait.name,
+            wait.state,
+        )
+        stale = wait.ignore_failure_at
+        trigger = AspProcessorStateTrigger(
+            processor_name=wait.name,
+            asp_conn_id=self.asp_conn_id,
+            poll_interval=arguments.seconds(self.poll_interval, "poll_interval"),
+            end_time=wait.deadline,
+            target_states=[wait.state],
+            ignore_failure_at=None if stale is None else stale.isoformat(),
+            cancel_on_kill=self.cancel_on_kill,
+            started_by_task=started,
+            resume=wait.progress.to_json(),
+        )
+        self.defer(
+            trigger=trigger,
+            method_name="resume",
+            timeout=datetime.timedelta(seconds=max(wait.deadline - time.time(), 0)) + DEFER_MARGIN,
+        )

@@ -31,17 +31,6 @@ __all__ = ["AspProcessorSampleSensor", "AspProcessorStateSensor", "AspProcessorS
 QUICK_LOOK = 1.0
 
 
-def _states(value: Any, label: str, *, allow_empty: bool = False) -> frozenset[str]:
-    """A state or a list of states (open strings), normalized (RUNNING = STARTED)."""
-    given = [value] if isinstance(value, str) else value
-    valid = isinstance(given, (list, tuple, set, frozenset)) and all(
-        isinstance(s, str) and s.strip() for s in given
-    )
-    if not valid or (not given and not allow_empty):
-        raise AspInputError(f"{label} must be a state or a list of states, not {value!r}.")
-    return states.normalize_states(given)
-
-
 def _check_fn(sensor: AspBaseSensor, value: Any) -> CheckFn | None:
     """The check function as given, once checked: callable or importable; in deferrable
     mode, with a dotted path the triggerer can import."""
@@ -82,8 +71,8 @@ class AspProcessorStateSensor(AspBaseSensor):
         self.missing_ok = missing_ok
 
     def build_condition(self, name: str) -> conditions.StateCondition:
-        targets = _states(self.target_states, "target_states")
-        failures = _states(self.failure_states, "failure_states", allow_empty=True)
+        targets = arguments.states(self.target_states, "target_states")
+        failures = arguments.states(self.failure_states, "failure_states", allow_empty=True)
         if targets & failures:
             both = ", ".join(sorted(targets & failures))
             raise AspInputError(f"{both} cannot be both a target and a failure state.")
@@ -132,8 +121,8 @@ class AspProcessorSampleSensor(AspBaseSensor):
         self.sample_timeout = sample_timeout
 
     def build_condition(self, name: str) -> conditions.SampleCondition:
-        min_documents = arguments.count(self.min_documents, "min_documents")
-        limit = arguments.count(self.limit, "limit")
+        min_documents = arguments.integer(self.min_documents, "min_documents")
+        limit = arguments.integer(self.limit, "limit")
         if limit < min_documents:
             raise AspInputError(f"limit ({limit}) must be at least min_documents.")
         query = arguments.document(self.match, "match")
@@ -186,7 +175,7 @@ class AspProcessorStatsSensor(AspBaseSensor):
 
     def build_condition(self, name: str) -> conditions.StatsCondition:
         limits = {
-            label: _non_negative(getattr(self, label), label)
+            label: arguments.integer(getattr(self, label), label, minimum=0, allow_none=True)
             for label in ("min_output_messages", "min_input_messages", "max_dlq_messages")
         }
         if self.check_fn is None and all(value is None for value in limits.values()):
@@ -195,11 +184,3 @@ class AspProcessorStatsSensor(AspBaseSensor):
                 "max_dlq_messages or check_fn."
             )
         return conditions.StatsCondition(name, **limits, check_fn=_check_fn(self, self.check_fn))
-
-
-def _non_negative(value: Any, label: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise AspInputError(f"{label} must be a non-negative integer, not {value!r}.")
-    return value

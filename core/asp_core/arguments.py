@@ -13,7 +13,7 @@ import datetime
 import json
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from asp_core.errors import AspInputError
 
@@ -67,11 +67,57 @@ def seconds(value: Any, label: str) -> float:
     return float(value)
 
 
-def count(value: Any, label: str) -> int:
-    """A positive integer."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise AspInputError(f"{label} must be a positive integer, not {value!r}.")
-    return value
+@overload
+def integer(
+    value: Any,
+    label: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    allow_none: Literal[False] = False,
+) -> int: ...
+
+
+@overload
+def integer(
+    value: Any, label: str, *, minimum: int = 1, maximum: int | None = None, allow_none: bool
+) -> int | None: ...
+
+
+def integer(
+    value: Any,
+    label: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    allow_none: bool = False,
+) -> int | None:
+    """An integer (not a bool) of at least ``minimum`` and at most ``maximum``; None too
+    with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if whole and value >= minimum and (maximum is None or value <= maximum):
+        return int(value)
+    if maximum is None and minimum in (0, 1):
+        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+    else:
+        upper = f" and at most {maximum:,}" if maximum is not None else ""
+        kind = f"an integer of at least {minimum:,}{upper}"
+    raise AspInputError(f"{label} must be {kind}, not {value!r}.")
+
+
+def states(value: Any, label: str, *, allow_empty: bool = False) -> frozenset[str]:
+    """A state or a list of states (open strings), normalized (RUNNING = STARTED)."""
+    from asp_core.waiting.states import normalize_states
+
+    given = [value] if isinstance(value, str) else value
+    valid = isinstance(given, (list, tuple, set, frozenset)) and all(
+        isinstance(state, str) and state.strip() for state in given
+    )
+    if not valid or (not given and not allow_empty):
+        raise AspInputError(f"{label} must be a state or a list of states, not {value!r}.")
+    return normalize_states(given)
 
 
 #: What ``start_at_operation_time`` accepts, shown when a value is refused.

@@ -73,17 +73,6 @@ def plain_json(value: Any, label: str) -> Any:
     return value
 
 
-def whole(value: Any, label: str, *, minimum: int, maximum: int | None = None) -> int:
-    """An integer between ``minimum`` and ``maximum``."""
-    bad = not isinstance(value, int) or isinstance(value, bool) or value < minimum
-    if bad or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum:,}" if maximum is not None else ""
-        raise AspInputError(
-            f"{label} must be an integer of at least {minimum:,}{upper}, not {value!r}."
-        )
-    return int(value)
-
-
 # -- output: batches -----------------------------------------------------------------------------
 @dataclasses.dataclass
 class Batch:
@@ -268,16 +257,6 @@ class Transition:
     state: str
     previous_state: str | None
     key: str
-
-
-def check_states(value: Any) -> list[str]:
-    """The watched states: a non-empty list of state names, normalized, sorted, no repeats."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items:
-        raise AspInputError(f"states must be a non-empty list of state names, not {value!r}.")
-    if not all(isinstance(item, str) and item.strip() for item in items):
-        raise AspInputError(f"states must be non-empty strings, not {value!r}.")
-    return sorted(states.normalize_states(items))
 
 
 @dataclasses.dataclass

@@ -87,11 +87,11 @@ class AspProcessorOutputEventTrigger(AspEventTrigger):
                 check_query(rules.plain_json(match, "match"))
             self.match = None if match is None else dict(match)
             self.check_fn = None if check_fn is None else callable_path(check_fn)
-            self.max_batch = rules.whole(
+            self.max_batch = arguments.integer(
                 max_batch, "max_batch", minimum=1, maximum=rules.MAX_BATCH_LIMIT
             )
             self.max_wait = arguments.seconds(max_wait, "max_wait")
-            self.max_payload_bytes = rules.whole(
+            self.max_payload_bytes = arguments.integer(
                 max_payload_bytes,
                 "max_payload_bytes",
                 minimum=rules.MIN_PAYLOAD_BYTES,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_asp.triggers.events.watcher import AspEventTrigger, finder, now_iso, refused
+from asp_core import arguments
 from asp_core import event_rules as rules
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class AspProcessorStateEventTrigger(AspEventTrigger):
     def __init__(self, *, states: Sequence[str] | str = ("FAILED",), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         with refused():
-            self.states = rules.check_states(states)
+            self.states = sorted(arguments.states(states, "states"))
 
     async def watch(self) -> AsyncIterator[TriggerEvent]:
         memory = self.memory()

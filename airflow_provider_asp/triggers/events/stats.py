@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_asp.triggers.events.watcher import AspEventTrigger, now_iso, refused
+from asp_core import arguments
 from asp_core import event_rules as rules
 from asp_core.errors import AspInputError
 from asp_core.waiting import states
@@ -59,9 +60,9 @@ class AspProcessorStatsEventTrigger(AspEventTrigger):
             if threshold is None and step is None:
                 raise AspInputError("Give threshold, step or both: there is nothing to watch for.")
             self.threshold = (
-                None if threshold is None else rules.whole(threshold, "threshold", minimum=0)
+                None if threshold is None else arguments.integer(threshold, "threshold", minimum=0)
             )
-            self.step = None if step is None else rules.whole(step, "step", minimum=1)
+            self.step = None if step is None else arguments.integer(step, "step", minimum=1)
         self.counter = counter
 
     async def watch(self) -> AsyncIterator[TriggerEvent]:

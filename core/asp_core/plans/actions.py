@@ -170,7 +170,10 @@ class ProcessorActions:
 
     # -- acting -------------------------------------------------------------------------
     def create(
-        self, name: str, pipeline: list[dict[str, Any]], options: CreateStreamProcessorOptions
+        self,
+        name: str,
+        pipeline: list[dict[str, Any]],
+        options: CreateStreamProcessorOptions | None = None,
     ) -> None:
         """Create the processor (one that exists after all is the effect: created meanwhile,
         or by this very command whose reply was lost)."""

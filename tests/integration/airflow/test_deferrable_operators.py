@@ -169,17 +169,10 @@ FAILED = {"error_msg": "sink down", "error_code": 7}
 )
 def test_resume_raises_on_every_non_success_event(payload, error, message):
     op = AspStartProcessorOperator(task_id="s", processor_name="p", **FAST)
-    kwargs: dict[str, Any] = {
-        "name": "p",
-        "rest": [],
-        "steps": ["start"],
-        "differences": [],
-        "deadline": 0.0,
-    }
     with pytest.raises(error, match=message) as raised:
-        op.resume({}, event=payload, **kwargs)
-    # retryable stays retryable (same as the sync wait); what no retry can fix fails at once
-    assert isinstance(raised.value, AirflowFailException) is issubclass(error, Unretryable)
+        op.resume({}, event=payload)
+    # retryable stays retryable (same as the sync wait); unretryable fails the task at once
+    assert isinstance(raised.value, AirflowFailException) == issubclass(error, Unretryable)
 
 
 def test_deploy_with_nothing_to_wait_for_does_not_defer(client, name, capfd):

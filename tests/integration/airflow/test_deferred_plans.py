@@ -6,6 +6,7 @@ resumed with it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from airflow_provider_asp.operators.asp import (
     AspStopProcessorOperator,
 )
 from airflow_provider_asp.triggers.asp import AspProcessorStateTrigger
+from asp_core.plans.plan import Step
+from asp_core.plans.progress import PlanProgress
 from tests.support.airflow import SOURCE, pipeline
 from tests.support.operators import arrange, wait_until
 from tests.support.tasks import run_deferring
@@ -128,9 +131,9 @@ def test_nothing_to_wait_for_never_defers(slow, client, name):
     assert (info["state"], deferrals) == ("CREATED", [])
 
 
-def test_the_task_resumes_from_the_event_alone_as_dag_test_hands_it(slow, client, name):
-    """``dag.test()`` resumes a task with ``{"event": payload}`` only: the trigger echoes
-    where to resume in its event."""
+def test_the_progress_travels_once_in_the_event_as_dag_test_hands_it(slow, client, name):
+    """``dag.test()`` resumes a task with ``{"event": payload}`` only: the deferral has no
+    kwargs, and the plan's progress travels in the trigger's event alone."""
     import asyncio
 
     from airflow.sdk.exceptions import TaskDeferred
@@ -141,10 +144,52 @@ def test_the_task_resumes_from_the_event_alone_as_dag_test_hands_it(slow, client
     op = AspModifyProcessorOperator(task_id="m", processor_name=name, tier="SP50", **DEFERRABLE)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
+    assert not deferred.value.kwargs
     event = asyncio.run(only_event(rebuilt(deferred.value.trigger)))
-    assert event.payload["resume"] == deferred.value.kwargs
+    progress = PlanProgress.from_json(event.payload["resume"])
+    assert (progress.name, progress.remaining) == (name, (Step.MODIFY, Step.START))
     with pytest.raises(TaskDeferred) as again:  # resumed at the modify, then the start waits
         op.resume_execution(deferred.value.method_name, {"event": event.payload}, {})
     event = asyncio.run(only_event(rebuilt(again.value.trigger)))
     info = op.resume_execution(again.value.method_name, {"event": event.payload}, {})
     assert (info["state"], info["tier"]) == ("STARTED", "SP50")
+
+
+PLANS_DAG = """
+from tests.support.airflow import SOURCE, pipeline
+
+WAITS = dict(poll_interval=0.1, timeout=60, deferrable=True)
+with DAG("{dag_id}", schedule=None, start_date=START) as dag:
+    replace = AspCreateProcessorOperator(
+        task_id="replace", processor_name="%(name)s_r", pipeline=pipeline({"a": 1}),
+        if_exists="replace", **WAITS,
+    )
+    modify = AspModifyProcessorOperator(
+        task_id="modify", processor_name="%(name)s_m", tier="SP30", **WAITS
+    )
+    deploy = AspDeployProcessorOperator(
+        task_id="deploy", processor_name="%(name)s_d",
+        pipeline=[*pipeline(source=SOURCE)[:1], {"$match": {"x": 1}}, *pipeline(source=SOURCE)[1:]],
+        **WAITS,
+    )
+    replace >> modify >> deploy
+"""
+
+
+def test_deferred_plans_resume_under_dag_test(slow, client, name, run_dag, caplog):
+    """Under ``dag.test()`` (triggers run inline, each task resumed with the event alone) a
+    replace, a modify with restart and a deploy each defer and resume to the end."""
+    for suffix in ("r", "m", "d"):
+        running(slow, client, f"{name}_{suffix}")
+    with caplog.at_level("INFO", logger="airflow.sdk.definitions.dag"):
+        result = run_dag(PLANS_DAG % {"name": name})
+    assert result.states == {"replace": "success", "modify": "success", "deploy": "success"}
+    inline = [r for r in caplog.records if "running trigger in line" in r.getMessage()]
+    assert len(inline) == 5  # replace: the stop; modify and deploy: the stop and the start
+    modified = slow.processor(f"{name}_m")
+    assert (slow.processors()[f"{name}_m"], modified["tier"]) == ("STARTED", "SP30")
+    deploy = result.xcoms[("deploy", "return_value")]
+    deploy = json.loads(deploy) if isinstance(deploy, str) else deploy
+    assert deploy["actions"] == ["stop", "modify", "start"]
+    assert deploy["state"] == "STARTED"
+    assert slow.processor(f"{name}_r")["pipeline"] == pipeline({"a": 1})

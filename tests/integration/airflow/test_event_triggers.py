@@ -162,6 +162,13 @@ def test_what_is_watched_changes_the_hash():
     states = AspProcessorStateEventTrigger(processor_name="p", states=["FAILED", "STOPPED"])
     same = AspProcessorStateEventTrigger(processor_name="p", states=["stopped", "failed"])
     assert BaseEventTrigger.hash(*states.serialize()) == BaseEventTrigger.hash(*same.serialize())
+    # kept sorted, unique and normalized, so the kwargs (and the hash) are stable
+    again = AspProcessorStateEventTrigger(
+        processor_name="p", states=["STOPPED", "failed", "FAILED"]
+    )
+    assert again.serialize()[1]["states"] == ["FAILED", "STOPPED"]
+    running = AspProcessorStateEventTrigger(processor_name="p", states="running")
+    assert running.serialize()[1]["states"] == ["STARTED"]
 
 
 def _lambda_check(doc: Any) -> bool:
