@@ -15,7 +15,14 @@ export ASP_BROWSER_TESTS
 ASP_POSTGRES_TESTS ?= 1
 export ASP_POSTGRES_TESTS
 
-.PHONY: setup chromium test lint typecheck synchro synchro-check unit system demo bench clean
+.PHONY: setup setup-dagster chromium test lint typecheck typecheck-dagster synchro synchro-check \
+	unit unit-dagster suites system demo bench clean
+
+# The Dagster package has an environment of its own, with no Airflow: the dagster family pins
+# one exact dagster whose protobuf Airflow's constraints exclude (constraints-dagster.txt).
+DVENV  ?= .venv-dagster
+DBIN   := $(DVENV)/bin
+DSTAMP := $(DVENV)/.installed-stamp
 
 # The three distributions of this repository, editable: the core (core/), the provider (with
 # its test extra) and the emulator (emulator/). Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE
@@ -28,6 +35,15 @@ $(STAMP): pyproject.toml core/pyproject.toml emulator/pyproject.toml constraints
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(DSTAMP): core/pyproject.toml emulator/pyproject.toml dagster-asp/pyproject.toml constraints-dagster.txt
+	$(PYTHON) -m venv $(DVENV)
+	$(DBIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(DBIN)/uv pip install --quiet --compile-bytecode --python $(DBIN)/python \
+	  -c constraints-dagster.txt -e ./core -e ./emulator -e './dagster-asp[test]'
+	touch $(DSTAMP)
+
+setup-dagster: $(DSTAMP)
 
 # The connection-form test drives Debian's chromium headless (Playwright never downloads one).
 chromium:
@@ -43,6 +59,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The Dagster package is type-checked where Dagster is installed.
+typecheck-dagster: setup-dagster
+	$(DBIN)/mypy --config-file dagster-asp/pyproject.toml
+
 # The synchronous code is generated from the asynchronous source (tools/synchro.py).
 synchro: setup
 	$(BIN)/python tools/synchro.py
@@ -53,7 +73,14 @@ synchro-check: setup
 unit: setup chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck synchro-check unit
+unit-dagster: setup-dagster chromium
+	$(DBIN)/python -m pytest -c dagster-asp/pyproject.toml dagster-asp/tests $(PYTEST_ARGS)
+
+# The two suites are independent: run them side by side, each one's output printed whole.
+suites: setup setup-dagster chromium
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit unit-dagster
+
+test: lint typecheck typecheck-dagster synchro-check suites
 
 # Only the deployments on PostgreSQL (two triggerers, a triggerer killed mid-wait); `make test`
 # runs them too.
@@ -68,4 +95,4 @@ bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DVENV) .mypy_cache .ruff_cache .pytest_cache

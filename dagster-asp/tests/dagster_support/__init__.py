@@ -1,0 +1,1 @@
+"""Helpers the Dagster package's tests share (never a test module)."""
