@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator, Found
+from airflow_provider_asp.operators.base import AspBaseOperator, AspLifecycleOperator
 from airflow_provider_asp.operators.lineage import AspLineageMixin
 from asp_core import arguments
 from asp_core.errors import (
@@ -23,16 +23,21 @@ from asp_core.errors import (
     AspProcessorNotFoundError,
 )
 from asp_core.jsonable import to_jsonable
+from asp_core.plans.lifecycle import (
+    Found,
+    definition_inputs,
+    deployed,
+    plan_deploy,
+    plan_drop,
+    plan_start,
+    plan_stop,
+)
 from asp_core.plans.plan import (
     IF_EXISTS_POLICIES,
     Plan,
     ProcessorDefinition,
     create_plan,
-    deploy_plan,
-    drop_plan,
     modify_plan,
-    start_plan,
-    stop_plan,
 )
 from asp_core.plans.runner import StepInputs
 from asp_core.waiting import states
@@ -94,19 +99,13 @@ class AspDefinitionOperator(AspLifecycleOperator):
 
     def inputs(self) -> StepInputs:
         """The checked definition, and the options to create it with."""
-        from asp_core.stream_processing import CreateStreamProcessorOptions
-
-        definition = ProcessorDefinition(
-            arguments.pipeline(self.pipeline), arguments.document(self.dlq, "dlq"), self.tier
+        return definition_inputs(
+            self.pipeline,
+            dlq=self.dlq,
+            tier=self.tier,
+            stream_meta_field_name=self.stream_meta_field_name,
+            failover=self.failover,
         )
-        with arguments.client_checks():
-            options = CreateStreamProcessorOptions(
-                dlq=definition.dlq or None,
-                stream_meta_field_name=self.stream_meta_field_name,
-                tier=self.tier,
-                failover=self.failover,
-            )
-        return StepInputs(definition, create_options=options)
 
 
 class AspCreateProcessorOperator(AspLineageMixin, AspDefinitionOperator):
@@ -205,12 +204,7 @@ class AspStartProcessorOperator(AspLineageMixin, AspLifecycleOperator):
         return StepInputs(start_options=options)
 
     def plan(self, found: Found) -> Plan:
-        current = found.require()
-        if states.is_running(current.state):
-            self.log.info(
-                "Stream processor %r is already %s: not starting it.", found.name, current.state
-            )
-        return start_plan(current)
+        return plan_start(found)
 
     def on_kill(self) -> None:
         """Stop the processor this task started (``cancel_on_kill``)."""
@@ -239,14 +233,7 @@ class AspStopProcessorOperator(AspLifecycleOperator):
         self.missing_ok = missing_ok
 
     def plan(self, found: Found) -> Plan:
-        if found.current is None and self.missing_ok:
-            return Plan(())
-        current = found.require()
-        if states.is_failed(current.state):
-            self.log.warning(
-                "Stream processor %r is FAILED (%s), so not running.", found.name, current.error_msg
-            )
-        return stop_plan(current)
+        return plan_stop(found, missing_ok=self.missing_ok)
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
         if done.info is None and not done.progress.steps:  # missing, and missing_ok
@@ -268,7 +255,7 @@ class AspDropProcessorOperator(AspLifecycleOperator):
         self.missing_ok = missing_ok
 
     def plan(self, found: Found) -> Plan:
-        return drop_plan(found.current if self.missing_ok else found.require())
+        return plan_drop(found, missing_ok=self.missing_ok)
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
         return {"processor_name": done.name, "dropped": bool(done.progress.steps)}
@@ -385,16 +372,15 @@ class AspDeployProcessorOperator(AspLineageMixin, AspDefinitionOperator):
         return dataclasses.replace(inputs, resume_from_checkpoint=self.resume_from_checkpoint)
 
     def plan(self, found: Found) -> Plan:
-        return deploy_plan(found.current, found.inputs.definition, self.desired_state)
+        return plan_deploy(found, self.desired_state)
 
     def result(self, actions: ProcessorActions, done: Done) -> Any:
-        info, plan = done.info, done.progress.plan
-        state = info["state"] if info is not None else actions.require(done.name).state
+        outcome = deployed(actions, done)
         return {
-            "processor_name": done.name,
-            "actions": plan.step_names,
-            "changed": list(plan.differences),
-            "state": state,
+            "processor_name": outcome.name,
+            "actions": outcome.steps,
+            "changed": outcome.differences,
+            "state": outcome.state,
         }
 
 

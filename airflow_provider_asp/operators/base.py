@@ -16,7 +16,6 @@ Importing this module imports neither pymongo nor the hook, and touches no conne
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import time
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,8 @@ from airflow.sdk import BaseOperator
 from airflow_provider_asp.errors import airflow_errors
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from asp_core import arguments
-from asp_core.errors import AspProcessorNotFoundError, AspWaitTimeoutError
+from asp_core.errors import AspWaitTimeoutError
+from asp_core.plans.lifecycle import Found, carry_out_plan
 from asp_core.plans.progress import PlanProgress
 from asp_core.plans.runner import MustWait, PlanRunner, StepInputs
 from asp_core.waiting.verdict import Verdict, info_to_dict
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from asp_core.plans.actions import ProcessorActions
     from asp_core.plans.plan import Plan
     from asp_core.plans.runner import Done
-    from asp_core.stream_processing import StreamProcessorInfo
 
 DEFAULT_DEFERRABLE: bool = conf.getboolean("operators", "default_deferrable", fallback=False)
 DEFAULT_WAIT_TIMEOUT = 600.0
@@ -106,24 +105,6 @@ class AspTaskMixin:
         if self.atlas_ui_url is None:
             settings = self.hook.settings
             self.atlas_ui_url = atlas_workspace_url(settings.project_id, settings.workspace_name)
-
-
-@dataclasses.dataclass(frozen=True)
-class Found:
-    """What a lifecycle operator states its plan from: the processor ``name`` asked for,
-    ``current``, the processor found under it (None: missing), the checked ``inputs``, and
-    ``actions`` for another look."""
-
-    name: str
-    current: StreamProcessorInfo | None
-    inputs: StepInputs
-    actions: ProcessorActions
-
-    def require(self) -> StreamProcessorInfo:
-        """The processor found, or :class:`AspProcessorNotFoundError`."""
-        if self.current is None:
-            raise AspProcessorNotFoundError(self.name)
-        return self.current
 
 
 class AspBaseOperator(AspTaskMixin, BaseOperator):
@@ -237,15 +218,8 @@ class AspLifecycleOperator(AspBaseOperator):
         inputs = self.inputs()
         deadline = time.time() + arguments.seconds(self.timeout, "timeout")
         actions = self.lifecycle_actions(deadline)
-        current = actions.find(name)
-        plan = self.plan(Found(name, current, inputs, actions))
-        if plan.name is not None and current is None:
-            current = actions.find(plan.name)
-        name = plan.name or name
-        self.log.info("%s", plan.describe(name, current))
-        info = info_to_dict(current) if current is not None and not plan.steps else None
-        progress = PlanProgress.begin(name, plan, deadline, current)
-        return self.carry_out(actions, inputs, progress, before=current, info=info)
+        self.runner = self.plan_runner(actions, inputs)
+        return self.finish(actions, carry_out_plan(self.runner, name, self.plan, deadline))
 
     def resume(self, context: Context, event: Any = None) -> Any:
         """Back from the triggerer: the wait's verdict, then the rest of the plan from the
@@ -267,23 +241,29 @@ class AspLifecycleOperator(AspBaseOperator):
     def lifecycle_actions(self, deadline: float) -> ProcessorActions:
         return self.actions(deadline, arguments.seconds(self.poll_interval, "poll_interval"))
 
+    def plan_runner(self, actions: ProcessorActions, inputs: StepInputs) -> PlanRunner:
+        """The core's runner for this try (waits handed back when deferrable)."""
+        return PlanRunner(
+            actions,
+            inputs,
+            wait_for_completion=self.wait_for_completion,
+            hand_back_waits=self.deferrable,
+        )
+
     def carry_out(
         self,
         actions: ProcessorActions,
         inputs: StepInputs,
         progress: PlanProgress,
         *,
-        before: StreamProcessorInfo | None = None,
         info: dict[str, Any] | None = None,
     ) -> Any:
-        """Have the runner carry out the rest of the plan; defer when it must wait."""
-        self.runner = PlanRunner(
-            actions,
-            inputs,
-            wait_for_completion=self.wait_for_completion,
-            hand_back_waits=self.deferrable,
-        )
-        outcome = self.runner.run(progress, before=before, info=info)
+        """Have the runner carry out the rest of the plan (after a deferral)."""
+        self.runner = self.plan_runner(actions, inputs)
+        return self.finish(actions, self.runner.run(progress, info=info))
+
+    def finish(self, actions: ProcessorActions, outcome: Done | MustWait) -> Any:
+        """Defer when the runner must wait; else the task's result."""
         if isinstance(outcome, MustWait):
             self._defer(outcome)
         return self.result(actions, outcome)
