@@ -56,7 +56,7 @@ def test_dlq_not_growing_fails_when_the_dlq_grew_since_the_last_evaluation(asp_w
 
         third = dg.materialize([assets], resources={"asp": asp}, instance=instance)
         assert checks_of(third)[(("dg_cluster", "shop", name), DLQ_NOT_GROWING)].passed
-        for event in first.all_events + second.all_events:
+        for event in [*first.all_events, *second.all_events]:
             serialize_value(event)
 
 
