@@ -1,5 +1,6 @@
 """Ops that start, stop and drop a processor, for jobs that manage processors outside
-assets. Each is the core's plan for its verb, the same as the Airflow start, stop and drop
+assets (each takes an optional ``after`` input to be ordered after another op). Each is
+the core's plan for its verb, the same as the Airflow start, stop and drop
 operators, with a bounded wait; errors no retry can fix fail the op without retries."""
 
 from typing import Any
@@ -41,12 +42,16 @@ class AspDropOpConfig(AspProcessorOpConfig):
     missing_ok: bool = True
 
 
+#: Every op may wait for others: ``asp_drop_processor_op(asp_stop_processor_op())``.
+_AFTER = {"after": dg.In(dg.Nothing, description="Run after this op (no value).")}
+
+
 def _name(config: AspProcessorOpConfig) -> str:
     with dagster_errors():
         return arguments.processor_name(config.processor_name)
 
 
-@dg.op
+@dg.op(ins=_AFTER)
 def asp_start_processor_op(
     context: dg.OpExecutionContext, config: AspStartOpConfig, asp: AspWorkspace
 ) -> dict[str, Any]:
@@ -66,7 +71,7 @@ def asp_start_processor_op(
         return deployed(actions, done).info
 
 
-@dg.op
+@dg.op(ins=_AFTER)
 def asp_stop_processor_op(
     context: dg.OpExecutionContext, config: AspMissingOkOpConfig, asp: AspWorkspace
 ) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def asp_stop_processor_op(
         return deployed(actions, done).info
 
 
-@dg.op
+@dg.op(ins=_AFTER)
 def asp_drop_processor_op(
     context: dg.OpExecutionContext, config: AspDropOpConfig, asp: AspWorkspace
 ) -> dict[str, Any]:
