@@ -8,7 +8,7 @@ from dagster._serdes import serialize_value
 
 from dagster_asp import AspProcessor, build_asp_processor_assets
 from dagster_support.processors import asp_commands, orders_processor, sent_since, unique
-from dagster_support.workspaces import PASSWORD
+from dagster_support.workspaces import PASSWORD, resource_for
 
 
 def materialize(assets, asp, instance=None, **kwargs):
@@ -167,3 +167,24 @@ def test_a_silent_server_costs_at_most_the_timeout(asp_workspace, asp):
     (failure,) = result.get_step_failure_events()
     assert failure.step_failure_data.user_failure_data is None  # retryable, not a Failure
     assert elapsed < 2 + 8, elapsed
+
+
+def test_a_refused_login_is_said_in_plain_words_without_the_password(asp_workspace, capfd):
+    wrong = "hunter2-not-the-password"
+    asp = resource_for(asp_workspace, password=wrong)
+    processor = orders_processor(asp_workspace, unique("dg_login"))
+    (assets,) = build_asp_processor_assets([processor], timeout=10, poll_interval=0.1)
+    with dg.instance_for_test() as instance:
+        result = materialize([assets], asp, instance, raise_on_error=False)
+        assert not result.success
+        (failure,) = result.get_step_failure_events()
+        error, messages = failure.step_failure_data.error, []
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+        words = "AspConnectionError: Connection 'asp': Authentication failed for user 'admin'"
+        assert any(m.startswith(f"asp_core.errors.{words}") for m in messages), messages
+        assert failure.step_failure_data.user_failure_data is None  # retryable
+        stored = serialize_value(instance.all_logs(result.run_id))
+    captured = capfd.readouterr()
+    assert wrong not in stored + captured.out + captured.err
