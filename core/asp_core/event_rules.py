@@ -284,6 +284,23 @@ class TransitionWatch:
         """What a restarted watch needs (JSON): the last transition told."""
         return {"last_key": self.last_key}
 
+    @classmethod
+    def resumed(cls, watched: Iterable[str], memory: Mapping[str, Any]) -> TransitionWatch:
+        """A watch that goes on from what :meth:`continuation` gave as if it had never
+        stopped: the next look is not a first look, and ``previous_state`` is the last one
+        seen. For pollers that live one look at a time (a Dagster sensor's tick); ``{}`` is
+        a watch that never looked."""
+        watch = cls.restored(watched, memory)
+        previous = memory.get("previous_state")
+        watch.previous_state = previous if isinstance(previous, str) else None
+        watch._looked = memory.get("looked") is True
+        return watch
+
+    def continuation(self) -> dict[str, Any]:
+        """What :meth:`resumed` needs (JSON): :meth:`memory`, the last state seen and
+        whether the watch looked at all."""
+        return {**self.memory(), "previous_state": self.previous_state, "looked": self._looked}
+
     def look_at(self, info: StreamProcessorInfo | None) -> Transition | None:
         """One look at the processor's info (None: it does not exist)."""
         if info is None:
@@ -426,3 +443,22 @@ def stats_payload(
         "stats": stats,
     }
     return _stamped(payload, sent_at)
+
+
+# -- pollers that live one tick at a time ------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TickBudget:
+    """The seconds one tick of a poller may spend (a Dagster sensor must answer well within
+    its evaluation timeout): work stops when the budget is spent and the rest waits for the
+    next tick. ``started`` and ``now`` come from the same clock (the caller's)."""
+
+    seconds: float
+    started: float
+
+    def left(self, now: float) -> float:
+        """Seconds left (never below 0)."""
+        return max(0.0, self.started + self.seconds - now)
+
+    def spent(self, now: float) -> bool:
+        """Whether no time is left."""
+        return self.left(now) <= 0.0

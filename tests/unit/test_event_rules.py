@@ -325,3 +325,31 @@ def test_a_known_size_counts_as_the_measured_one():
     one.add(document, now=0)
     two.add(document, now=0, size=len(rules.canonical(document)))
     assert one._bytes == two._bytes
+
+
+def test_a_resumed_transition_watch_goes_on_as_if_it_never_stopped():
+    watch = TransitionWatch(frozenset({"FAILED"}))
+    assert watch.look("STARTED", "t0") is None
+    memory = json.loads(json.dumps(watch.continuation()))
+    assert memory == {"last_key": None, "previous_state": "STARTED", "looked": True}
+    again = TransitionWatch.resumed(["FAILED"], memory)
+    assert again.look("FAILED", "t1") == rules.Transition("FAILED", "STARTED", "FAILED@t1")
+    told = TransitionWatch.resumed(["FAILED"], json.loads(json.dumps(again.continuation())))
+    assert told.look("FAILED", "t1") is None  # the same failure, told once
+
+
+def test_a_resumed_watch_without_times_tells_each_entry_once():
+    watch = TransitionWatch.resumed(["FAILED"], {})
+    assert watch.look("FAILED", None) is not None  # first look: an event
+    for state, told in (("FAILED", False), ("STARTED", False), ("FAILED", True)):
+        watch = TransitionWatch.resumed(["FAILED"], watch.continuation())
+        assert (watch.look(state, None) is not None) is told
+    assert TransitionWatch.resumed(["FAILED"], {"previous_state": 1, "looked": "yes"}) == (
+        TransitionWatch(frozenset({"FAILED"}))
+    )
+
+
+def test_a_tick_budget_counts_down_on_the_callers_clock():
+    budget = rules.TickBudget(40.0, started=100.0)
+    assert budget.left(110.0) == 30.0 and not budget.spent(110.0)
+    assert budget.left(141.0) == 0.0 and budget.spent(140.0)
