@@ -1,8 +1,10 @@
-"""Processors for the asset tests: unique names on the shared emulator, and what they sent."""
+"""Processors for the tests: unique names on the shared emulator, what they sent, processors
+made with plain commands (the sensors' tests), and waiting for conditions."""
 
 import itertools
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asp_emulator import Workspace
@@ -41,3 +43,38 @@ def sent_since(workspace: Workspace, before: Mapping[str, int]) -> dict[str, int
     """ASP commands the workspace received since ``before`` (its earlier counts)."""
     now = asp_commands(workspace.command_counts())
     return {name: n - before.get(name, 0) for name, n in now.items() if n != before.get(name, 0)}
+
+
+SOLAR = {"$source": {"connectionName": "sample_stream_solar"}}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll ``condition`` until truthy (short pauses, a generous bound); its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+def admin(workspace: Workspace) -> Any:
+    from pymongo import MongoClient
+
+    return MongoClient(workspace.uri).admin
+
+
+def create(
+    db: Any, name: str, pipeline: list[dict[str, Any]], start: bool = True, **options: Any
+) -> None:
+    db.command({"createStreamProcessor": name, "pipeline": pipeline, **options})
+    if start:
+        db.command({"startStreamProcessor": name})
+
+
+def running_solar(workspace: Workspace, db: Any, prefix: str = "sp") -> str:
+    name = unique(prefix)
+    create(db, name, [SOLAR, {"$emit": {"connectionName": "__testLog"}}])
+    return name

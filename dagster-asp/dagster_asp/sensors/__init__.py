@@ -1,0 +1,6 @@
+"""Sensors on stream processors: runs on state transitions, runless observations and checks
+from stats, runs carrying matching output documents."""
+
+from dagster_asp.sensors.state import build_asp_state_sensor
+
+__all__ = ["build_asp_state_sensor"]
