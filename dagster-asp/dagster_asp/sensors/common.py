@@ -1,6 +1,7 @@
 """What the three sensors share: their arguments, the workspace resource of a tick, names
 watched, the tick's budget and errors told without secrets."""
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Union
@@ -73,10 +74,8 @@ def failed_read(resource: AspWorkspace, exc: BaseException, doing: str) -> AspSe
     from asp_core.waiting.verdict import describe_error
 
     text = f"Error {doing}: {describe_error(exc)}"
-    try:
+    with contextlib.suppress(Exception):  # settings that do not check never connected
         text = resource.settings().scrub(text)
-    except Exception:  # settings that do not check cannot have been used to connect
-        pass
     return AspSensorError(text)
 
 
