@@ -41,7 +41,7 @@ def test_a_failure_launches_one_run_even_across_a_killed_daemon(
         d.wait(lambda: len(d.ticks(inst)) >= 1, 60, "the sensor's first tick", daemon)
         asp_workspace.fail_processor(name, "sink unreachable", code=8)
         wait_for(lambda: asp_workspace.processors()[name] == "FAILED")
-        (run,) = d.wait(lambda: d.runs_of(inst, name), 40, "the run of the failure", daemon)
+        (_run,) = d.wait(lambda: d.runs_of(inst, name), 40, "the run of the failure", daemon)
         assert daemon.process is not None
         kill(daemon.process)  # SIGKILL, right after it launched the run
         daemon.process.wait(10)

@@ -2,5 +2,6 @@
 from stats, runs carrying matching output documents."""
 
 from dagster_asp.sensors.state import build_asp_state_sensor
+from dagster_asp.sensors.stats import build_asp_stats_sensor
 
-__all__ = ["build_asp_state_sensor"]
+__all__ = ["build_asp_state_sensor", "build_asp_stats_sensor"]
