@@ -84,5 +84,6 @@ def test_a_stopped_or_missing_processor_fails_processor_running(asp, asp_workspa
     )
     result = tick(sensor, asp)
     running = [e for e in checks_of(result).values() if e.check_name == "processor_running"]
-    assert running and not any(e.passed for e in running)
+    assert running
+    assert not any(e.passed for e in running)
     assert "does not exist" in (running[0].description or "")
