@@ -69,7 +69,9 @@ def test_batches_by_count_carried_over_and_never_twice(asp, asp_workspace, fed):
     first = tick(sensor, asp)
     assert documents(first) == [list(range(10, 20))]
     config = first.run_requests[0].run_config["ops"]["handle"]["config"]
-    assert config["kind"] == "output" and config["count"] == 10 and config["processor_name"] == name
+    assert config["kind"] == "output"
+    assert config["count"] == 10
+    assert config["processor_name"] == name
     serialize_value(first.run_requests)
     json.dumps(first.run_requests[0].run_config)
     assert len(cursors.load(first.cursor, "asp_output")["p"][name]["batch"]["documents"]) == 5
@@ -102,7 +104,8 @@ def test_a_batch_goes_after_max_wait_and_before_max_bytes(asp, asp_workspace, fe
     wait_for(lambda: len(asp_workspace.emitted("__testLog", topic=name)) == 6)
     first = tick(sensor, asp)
     sizes = [len(batch) for batch in documents(first)]
-    assert sizes and sum(sizes) < 6  # split by bytes; the rest waits
+    assert sizes
+    assert sum(sizes) < 6
     assert all(len(json.dumps(r.run_config)) < 1024 + 200 for r in first.run_requests)
     opened = cursors.load(first.cursor, "asp_output")["p"][name]["batch"]["opened"]
     wait_for(lambda: time.time() - opened > 0.2)

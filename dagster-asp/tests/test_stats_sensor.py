@@ -43,7 +43,7 @@ def test_observations_and_a_failing_dlq_check_when_the_dlq_grows(asp, asp_worksp
         ],
         options={"dlq": dlq},
     )
-    create(db, name, list(processor.pipeline), options={"dlq": dlq})
+    create(db, name, [dict(stage) for stage in processor.pipeline], options={"dlq": dlq})
     keys = {s.key for s in DagsterAspTranslator().get_asset_specs(processor)}
     sensor = build_asp_stats_sensor(processors=[processor])
 

@@ -351,5 +351,7 @@ def test_a_resumed_watch_without_times_tells_each_entry_once():
 
 def test_a_tick_budget_counts_down_on_the_callers_clock():
     budget = rules.TickBudget(40.0, started=100.0)
-    assert budget.left(110.0) == 30.0 and not budget.spent(110.0)
-    assert budget.left(141.0) == 0.0 and budget.spent(140.0)
+    assert budget.left(110.0) == 30.0
+    assert not budget.spent(110.0)
+    assert budget.left(141.0) == 0.0
+    assert budget.spent(140.0)
