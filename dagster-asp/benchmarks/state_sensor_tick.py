@@ -58,7 +58,10 @@ def main() -> None:
         for name in names[:10]:
             ws.fail_processor_on_start(name, "benchmark failure")
         asp = AspWorkspace(
-            host=ws.host, port=ws.port, username="admin", password="admin-password",
+            host=ws.host,
+            port=ws.port,
+            username="admin",
+            password="admin-password",
             tls_ca_file=ws.ca_file,
         )
         sensor = build_asp_state_sensor(
