@@ -89,3 +89,28 @@ def judge_dlq_not_growing(
     return Judgement(
         True, WARN, f"Stream processor {name!r}'s DLQ did not grow ({dlq} message(s)).", metadata
     )
+
+
+def judge_has_throughput(
+    name: str, state: str | None, inputs: int, previous_inputs: int | None
+) -> Judgement:
+    """Whether a running processor ``name`` read input since the last judgement
+    (``previous_inputs``: its ``inputMessageCount`` then; None: first look, which passes). A
+    processor that is not running (or missing, ``state`` None) expects none: passes. WARN."""
+    metadata: dict[str, Any] = {"asp/inputMessageCount": inputs}
+    if state is None or previous_inputs is None:
+        return Judgement(True, WARN, f"Stream processor {name!r}: first look.", metadata)
+    if not states.is_running(state):
+        return Judgement(
+            True,
+            WARN,
+            f"Stream processor {name!r} is not running: no throughput expected.",
+            metadata,
+        )
+    moved = inputs - previous_inputs
+    return Judgement(
+        moved > 0,
+        WARN,
+        f"Stream processor {name!r} read {moved} input message(s) since the last look.",
+        metadata,
+    )

@@ -16,7 +16,11 @@ from dagster_asp.checks import (
 from dagster_asp.ops import asp_drop_processor_op, asp_start_processor_op, asp_stop_processor_op
 from dagster_asp.processor import AspProcessor
 from dagster_asp.resource import AspWorkspace
-from dagster_asp.sensors import build_asp_state_sensor
+from dagster_asp.sensors import (
+    build_asp_output_sensor,
+    build_asp_state_sensor,
+    build_asp_stats_sensor,
+)
 from dagster_asp.translator import DagsterAspTranslator
 
 __version__ = "0.1.0"
@@ -31,8 +35,10 @@ __all__ = [
     "asp_drop_processor_op",
     "asp_start_processor_op",
     "asp_stop_processor_op",
+    "build_asp_output_sensor",
     "build_asp_processor_assets",
     "build_asp_state_sensor",
+    "build_asp_stats_sensor",
     "check_evaluation",
     "check_result",
     "evaluate_dlq_not_growing",

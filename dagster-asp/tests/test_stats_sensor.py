@@ -64,7 +64,7 @@ def test_observations_and_a_failing_dlq_check_when_the_dlq_grows(asp, asp_worksp
     failing = [e for e in checks_of(second).values() if not e.passed]
     assert {e.check_name for e in failing} == {"dlq_not_growing"}
     assert {e.asset_key for e in failing} == keys
-    assert "1 more dead letter" in (failing[0].description or "")
+    assert "sent 1 more message(s) to its dead letter queue" in (failing[0].description or "")
     serialize_value(second.asset_events)
 
     third = tick(sensor, asp, second.cursor)  # nothing new: it passes again

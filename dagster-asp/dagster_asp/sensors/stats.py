@@ -3,34 +3,27 @@ runless evaluations of the checks Dagster users alert on (``processor_running``,
 ``dlq_not_growing``, and optionally ``has_throughput``), against the previous tick's counts.
 """
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import dagster as dg
 
+from asp_core import health
 from asp_core.errors import AspInputError
 from asp_core.waiting import states as state_names
 from asp_core.waiting.conditions import count, stats_document, stats_state
+from dagster_asp.checks import DLQ_NOT_GROWING, PROCESSOR_RUNNING, check_evaluation
 from dagster_asp.processor import AspProcessor
 from dagster_asp.resource import AspWorkspace
 from dagster_asp.sensors import common, cursors
 from dagster_asp.translator import DagsterAspTranslator
 
 KIND = "asp_stats"
-PROCESSOR_RUNNING, DLQ_NOT_GROWING, HAS_THROUGHPUT = (
-    "processor_running",
-    "dlq_not_growing",
-    "has_throughput",
-)
+HAS_THROUGHPUT = "has_throughput"
 CHECKS = (PROCESSOR_RUNNING, DLQ_NOT_GROWING, HAS_THROUGHPUT)
 #: The counters kept from one tick to the next (cursor keys).
 KEPT = {"in": "inputMessageCount", "out": "outputMessageCount", "dlq": "dlqMessageCount"}
-
-
-class Judgement(NamedTuple):
-    passed: bool
-    severity: dg.AssetCheckSeverity
-    description: str
 
 
 def judge(
@@ -39,31 +32,24 @@ def judge(
     state: Optional[str],  # noqa: UP045
     counts: Mapping[str, int],
     previous: Optional[Mapping[str, int]],  # noqa: UP045
-) -> Judgement:
-    """One check's verdict from the stats read now (``state`` None: no such processor) and
-    the previous tick's counts (None: first look, nothing to compare with)."""
-    error, warn = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+) -> health.Judgement:
+    """One check's verdict, judged by the core (:mod:`asp_core.health`, as the checks of a
+    deploy are), from the stats read now (``state`` None: no such processor) and the
+    previous tick's counts (None: first look, nothing to compare with)."""
     name = processor.name
     if check == PROCESSOR_RUNNING:
-        if state is None:
-            return Judgement(False, error, f"{name!r} does not exist.")
-        current = state_names.normalize_state(state) if state else "UNKNOWN"
-        wanted = processor.desired_state
-        ok = current == wanted or (
-            wanted == state_names.STARTED and state_names.is_running(current)
-        )
-        return Judgement(ok, error, f"{name!r} is {current} (desired: {wanted}).")
-    if state is None or previous is None:
-        return Judgement(True, warn, f"{name!r}: first look, nothing to compare with yet.")
+        info = None if state is None else {"state": state}
+        return health.judge_processor_running(name, info, processor.desired_state)
+    before = None if state is None or previous is None else previous
     if check == DLQ_NOT_GROWING:
-        grew = counts["dlq"] - previous.get("dlq", 0)
-        if grew > 0:
-            return Judgement(False, warn, f"{grew} more dead letter(s) since the last tick.")
-        return Judgement(True, warn, "No new dead letters since the last tick.")
-    if not state_names.is_running(state):
-        return Judgement(True, warn, f"{name!r} is not running: no throughput expected.")
-    moved = counts["in"] - previous.get("in", 0)
-    return Judgement(moved > 0, warn, f"{moved} input message(s) since the last tick.")
+        return health.judge_dlq_not_growing(
+            name,
+            {"dlqMessageCount": counts["dlq"]},
+            None if before is None else before.get("dlq", 0),
+        )
+    return health.judge_has_throughput(
+        name, state, counts["in"], None if before is None else before.get("in", 0)
+    )
 
 
 def build_asp_stats_sensor(
@@ -182,19 +168,15 @@ def _events(
     for key in keys:
         events.append(dg.AssetObservation(asset_key=key, metadata=metadata))
         for check in checks:
-            verdict = judge(check, processor, state, counts, previous)
-            events.append(
-                dg.AssetCheckEvaluation(
-                    asset_key=key,
-                    check_name=check,
-                    passed=verdict.passed,
-                    severity=verdict.severity,
-                    description=verdict.description,
-                    metadata={
-                        "asp/processor": processor.name,
-                        "asp/state": metadata["asp/state"],
-                        **{f"asp/{KEPT[k]}": v for k, v in counts.items()},
-                    },
-                )
+            judgement = judge(check, processor, state, counts, previous)
+            judgement = dataclasses.replace(
+                judgement,
+                metadata={
+                    **judgement.metadata,
+                    "asp/processor": processor.name,
+                    "asp/state": metadata["asp/state"],
+                    **{f"asp/{KEPT[k]}": v for k, v in counts.items()},
+                },
             )
+            events.append(check_evaluation(judgement, key, check))
     return events
