@@ -195,13 +195,15 @@ def skipped_replays(cluster: AirflowCluster, name: str) -> int:
 
 
 def looked_marks(cluster: AirflowCluster) -> dict[int, tuple[str, ...]]:
-    """``{trigger id: strings of the line its watcher logs after its first look}``."""
+    """``{trigger id: strings of the line its watcher logs after its first look}``: the look,
+    and the trigger's logger (named after its class's module, which the public classpath
+    does not name)."""
     rows = cluster.query(
         "SELECT id, classpath FROM trigger WHERE classpath IN (%s, %s)",
         OUTPUT_TRIGGER,
         STATE_TRIGGER,
     )
-    return {trigger: (LOOKED, f"[{classpath}]") for trigger, classpath in rows}
+    return {trigger: (LOOKED, f".{classpath.rpartition('.')[2]}]") for trigger, classpath in rows}
 
 
 def settled(cluster: AirflowCluster, jobs: dict[str, int]) -> bool:
