@@ -14,7 +14,12 @@ from typing import Optional
 import dagster as dg
 from pydantic import PrivateAttr
 
-from asp_core.settings import DEFAULT_PORT, DEFAULT_SOCKET_TIMEOUT_MS, WorkspaceSettings
+from asp_core.settings import (
+    DEFAULT_PORT,
+    DEFAULT_SOCKET_TIMEOUT_MS,
+    FIELDS,
+    WorkspaceSettings,
+)
 from asp_core.stream_processing import AsyncStreamProcessingClient, StreamProcessingClient
 
 
@@ -49,7 +54,7 @@ class AspWorkspace(dg.ConfigurableResource):
 
     def settings(self, source: str = "asp") -> WorkspaceSettings:
         """The checked settings (the core's checks and messages)."""
-        fields = {name: getattr(self, name) for name in _FIELDS}
+        fields = {name: getattr(self, name) for name in FIELDS}
         return WorkspaceSettings.from_mapping(fields, source=source)
 
     def get_client(self) -> StreamProcessingClient:
@@ -79,23 +84,3 @@ class AspWorkspace(dg.ConfigurableResource):
             if not loop.is_closed() and not loop.is_running():
                 with contextlib.suppress(Exception):
                     loop.run_until_complete(async_client.close())
-
-
-#: The resource's fields, as the core's settings name them.
-_FIELDS = (
-    "host",
-    "port",
-    "username",
-    "password",
-    "tls_ca_file",
-    "tls_certificate_key_file",
-    "auth_mechanism",
-    "auth_source",
-    "app_name",
-    "connect_timeout_ms",
-    "server_selection_timeout_ms",
-    "socket_timeout_ms",
-    "tls_allow_invalid_certificates",
-    "project_id",
-    "workspace_name",
-)

@@ -66,3 +66,9 @@ def test_async_clients_are_closed_with_the_resource(asp_workspace):
             loop.run_until_complete(client.stream_processors().list())
     finally:
         loop.close()
+
+
+def test_the_resource_has_exactly_the_cores_fields():
+    from asp_core.settings import FIELDS
+
+    assert set(AspWorkspace.model_fields) == set(FIELDS)

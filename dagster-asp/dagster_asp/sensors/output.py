@@ -22,7 +22,6 @@ from asp_core.waiting import states as state_names
 from asp_core.waiting.matching import check_query
 from dagster_asp.resource import AspWorkspace
 from dagster_asp.sensors import common, cursors
-from dagster_asp.sensors.state import _list
 
 KIND = "asp_output"
 #: Documents asked for by each sample fetch, and fetches per processor and tick at most.
@@ -120,14 +119,8 @@ def output_tick(
     settings: _Settings,
     budget_seconds: float,
 ) -> dg.SensorResult:
-    budget = common.start_budget(budget_seconds)
-    saved = cursors.load(context.cursor, KIND)
-    memory: dict[str, Any] = saved.get("p", {}) if isinstance(saved.get("p"), dict) else {}
-    client = resource.get_client()
-    try:
-        listed = {info.name: info for info in _list(client, names)}
-    except Exception as exc:
-        raise common.failed_read(resource, exc, "listing the stream processors") from None
+    tick = common.start_tick(context, resource, KIND, names, budget_seconds)
+    budget, memory, listed = tick.budget, tick.memory, tick.listed
     kept = {n: memory[n] for n in names if isinstance(memory.get(n), dict)}
     requests: list[dg.RunRequest] = []
     for processor in names:

@@ -12,7 +12,6 @@ import dagster as dg
 
 from asp_core import arguments
 from asp_core import event_rules as rules
-from asp_core.batched_reads import NAMES_PER_COMMAND
 from asp_core.stream_processing import StreamProcessingClient, StreamProcessorInfo
 from asp_core.waiting import states as state_names
 from dagster_asp.resource import AspWorkspace
@@ -78,14 +77,8 @@ def state_tick(
     budget_seconds: float,
 ) -> dg.SensorResult:
     """One tick: read, look at each processor with its watch, request a run per transition."""
-    budget = common.start_budget(budget_seconds)
-    saved = cursors.load(context.cursor, KIND)
-    memory: dict[str, Any] = saved.get("p", {}) if isinstance(saved.get("p"), dict) else {}
-    client = resource.get_client()
-    try:
-        listed = {info.name: info for info in _list(client, names)}
-    except Exception as exc:
-        raise common.failed_read(resource, exc, "listing the stream processors") from None
+    tick = common.start_tick(context, resource, KIND, names, budget_seconds)
+    budget, saved, memory, listed = tick.budget, tick.saved, tick.memory, tick.listed
     looked_at = sorted(set(listed) | set(names or ()))
     order = _rotated(looked_at, saved.get("resume"))
     # Processors gone (or no longer watched) are forgotten; those not reached are kept.
@@ -109,7 +102,7 @@ def state_tick(
         told = told if isinstance(told, int) else 0
         if transition is not None and info is not None:
             told += 1
-            full = _described(client, info, transition)
+            full = _described(resource.get_client(), info, transition)
             requests.append(_run_request(resource, processor, transition, full, told))
             context.log.info("Stream processor %r entered %s.", processor, transition.state)
         kept[processor] = {**watch.continuation(), "told": told}
@@ -117,20 +110,6 @@ def state_tick(
     if resume is not None:
         data["resume"] = resume
     return dg.SensorResult(run_requests=requests, cursor=cursors.dump(KIND, data))
-
-
-def _list(
-    client: StreamProcessingClient,
-    names: Optional[Sequence[str]],  # noqa: UP045
-) -> list[StreamProcessorInfo]:
-    """The processors: one command (one per 500 names)."""
-    processors = client.stream_processors()
-    if names is None:
-        return processors.list()
-    found: list[StreamProcessorInfo] = []
-    for chunk in common.chunks(names, NAMES_PER_COMMAND):
-        found.extend(processors.list({"name": {"$in": chunk}}))
-    return found
 
 
 def _rotated(names: list[str], resume: Any) -> list[str]:
