@@ -91,8 +91,10 @@ demo: setup
 	$(BIN)/python demo/demo.py
 
 # Figures, not pass/fail: every script under benchmarks/.
-bench: setup
+bench: setup setup-dagster
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in dagster-asp/benchmarks/*.py; do echo "== $$script"; \
+	  $(DBIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DVENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 PIPELINE = [
     {"$source": {"connectionName": "sample_stream_solar"}},
@@ -50,7 +51,7 @@ def main() -> None:
         react()
 
     with Workspace(users={"admin": "admin-password"}, solar_rate=0.01) as ws:
-        admin = MongoClient(ws.uri).admin
+        admin: Any = MongoClient(ws.uri).admin
         names = [f"bench-{i:04d}" for i in range(args.processors)]
         for name in names:
             admin.command({"createStreamProcessor": name, "pipeline": PIPELINE})
