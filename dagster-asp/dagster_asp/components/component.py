@@ -75,8 +75,9 @@ class AspProcessorsComponent(dg.Component, dg.Resolvable, dg.Model):
         if (spec.job is None) == (spec.assets is None):
             raise AspInputError(f"sensors.state: give exactly one of job and assets ({spec.name}).")
         target = None
-        if spec.assets is not None:
-            target = [dg.AssetKey.from_user_string(key) for key in spec.assets]
+        if spec.assets is not None:  # a processor's assets materialize together
+            keys = [dg.AssetKey.from_user_string(key) for key in spec.assets]
+            target = dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()
         return build_asp_state_sensor(
             target=target,
             job_name=spec.job,

@@ -27,10 +27,10 @@ def resolve_processors(
     """The processors, each checked by the core when made."""
     return [
         AspProcessor(
-            name=context.resolve_value(model.name),
-            pipeline=context.resolve_value(model.pipeline),
-            options=context.resolve_value(model.options),
-            desired_state=context.resolve_value(model.desired_state),
+            name=context.resolve_value(model.name, as_type=str),
+            pipeline=context.resolve_value(model.pipeline, as_type=list),
+            options=context.resolve_value(model.options, as_type=dict) if model.options else None,
+            desired_state=context.resolve_value(model.desired_state, as_type=str),
         )
         for model in models
     ]
