@@ -41,8 +41,9 @@ def set_env(workspace: Workspace) -> dict[str, str]:
     return env
 
 
-def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, title: str) -> None:
-    assets = list(defs.assets or [])
+def materialize(
+    assets: list[dg.AssetsDefinition], defs: dg.Definitions, instance: Any, title: str
+) -> None:
     result = dg.materialize(assets, resources=dict(defs.resources or {}), instance=instance)
     say(f"\n{title}: {'success' if result.success else 'FAILED'}")
     for event in result.get_asset_materialization_events():
@@ -110,8 +111,12 @@ def main() -> None:
 
         defs = example.defs
         with dg.DagsterInstance.ephemeral() as instance:
-            materialize(defs, instance, "Materialize the example's assets")
-            materialize(defs, instance, "Materialize again (nothing to do)")
+            materialize(
+                example.processor_assets, defs, instance, "Materialize the example's assets"
+            )
+            materialize(
+                example.processor_assets, defs, instance, "Materialize again (nothing to do)"
+            )
             leaked = run(workspace, defs, example, instance)
             events = [
                 dg.serialize_value(record)
