@@ -92,9 +92,9 @@ def test_asset_page_shows_state_and_check(monkeypatch, dagster_home: Path):
         log = dagster_home / "webserver.log"
         bin_dir = Path(sys.executable).parent
         with log.open("wb") as out:
+            command = [str(bin_dir / "dagster-webserver"), "-m", MODULE]
             server = subprocess.Popen(
-                [str(bin_dir / "dagster-webserver"), "-m", MODULE, "-h", "127.0.0.1"]
-                + ["-p", str(port)],
+                [*command, "-h", "127.0.0.1", "-p", str(port)],
                 env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)},
                 cwd=dagster_home,
                 stdin=subprocess.DEVNULL,
