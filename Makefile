@@ -16,7 +16,7 @@ ASP_POSTGRES_TESTS ?= 1
 export ASP_POSTGRES_TESTS
 
 .PHONY: setup setup-dagster chromium test lint typecheck typecheck-dagster synchro synchro-check \
-	unit unit-dagster suites system demo bench clean
+	unit unit-dagster suites system demo demo-dagster bench clean
 
 # The Dagster package has an environment of its own, with no Airflow: the dagster family pins
 # one exact dagster whose protobuf Airflow's constraints exclude (constraints-dagster.txt).
@@ -89,6 +89,10 @@ system: setup
 
 demo: setup
 	$(BIN)/python demo/demo.py
+
+# The Dagster example against the embedded emulator: materialize, tick the sensors, a failure.
+demo-dagster: setup-dagster
+	$(DBIN)/python demo/dagster_demo.py
 
 # Figures, not pass/fail: every script under benchmarks/.
 bench: setup setup-dagster

@@ -13,6 +13,7 @@ from dagster_asp.checks import (
     evaluate_processor_running,
     previous_dlq_count,
 )
+from dagster_asp.components import AspProcessorsComponent
 from dagster_asp.ops import asp_drop_processor_op, asp_start_processor_op, asp_stop_processor_op
 from dagster_asp.processor import AspProcessor
 from dagster_asp.resource import AspWorkspace
@@ -29,6 +30,7 @@ __all__ = [
     "DLQ_NOT_GROWING",
     "PROCESSOR_RUNNING",
     "AspProcessor",
+    "AspProcessorsComponent",
     "AspWorkspace",
     "DagsterAspTranslator",
     "asp_check_specs",

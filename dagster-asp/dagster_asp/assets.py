@@ -64,6 +64,7 @@ def build_asp_processor_assets(
     timeout: float = DEFAULT_TIMEOUT,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     cancel_on_termination: bool = True,
+    checks: bool = True,
 ) -> list[dg.AssetsDefinition]:
     """One ``AssetsDefinition`` per processor (see the module).
 
@@ -73,6 +74,7 @@ def build_asp_processor_assets(
     :param poll_interval: seconds between two looks while waiting for a state.
     :param cancel_on_termination: when the run is terminated while waiting, stop the
         processor this run started (never one it did not start).
+    :param checks: attach the ``processor_running`` and ``dlq_not_growing`` checks.
     """
     names = [processor.name for processor in processors]
     if len(set(names)) != len(names):
@@ -85,6 +87,7 @@ def build_asp_processor_assets(
             timeout=timeout,
             poll_interval=poll_interval,
             cancel_on_termination=cancel_on_termination,
+            checks=checks,
         )
         for processor in processors
     ]
@@ -94,6 +97,7 @@ def _processor_assets(
     processor: AspProcessor,
     translator: DagsterAspTranslator,
     resource_key: str,
+    checks: bool = True,
     **run: Any,
 ) -> dg.AssetsDefinition:
     specs = processor_asset_specs(processor, translator)
@@ -102,7 +106,7 @@ def _processor_assets(
     @dg.multi_asset(
         name=f"asp_{translator.get_group_name(processor)}",
         specs=specs,
-        check_specs=asp_check_specs(keys),
+        check_specs=asp_check_specs(keys) if checks else None,
         required_resource_keys={resource_key},
         description=f"Deploys the stream processor {processor.name!r} ({processor.desired_state}).",
     )

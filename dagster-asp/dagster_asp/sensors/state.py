@@ -12,6 +12,7 @@ import dagster as dg
 
 from asp_core import arguments
 from asp_core import event_rules as rules
+from asp_core.errors import AspInputError
 from asp_core.stream_processing import StreamProcessingClient, StreamProcessorInfo
 from asp_core.waiting import states as state_names
 from dagster_asp.resource import AspWorkspace
@@ -22,7 +23,8 @@ KIND = "asp_state"
 
 def build_asp_state_sensor(
     *,
-    target: Any,
+    target: Any = None,
+    job_name: Optional[str] = None,  # noqa: UP045
     processor_names: Optional[Iterable[common.ProcessorRef]] = None,  # noqa: UP045
     states: Sequence[str] = ("FAILED",),
     name: str = "asp_state_sensor",
@@ -48,14 +50,20 @@ def build_asp_state_sensor(
     The cursor (JSON) keeps, per processor, what the core's watch needs to go on: the last
     transition told, the last state seen. A tick stops after ``budget_seconds`` and the
     processors it did not reach wait for the next tick.
+
+    Give ``target`` (a job, assets or a selection) or ``job_name`` (a job defined elsewhere in
+    the code location, as a YAML component names it), not both.
     """
+    if (target is None) == (job_name is None):
+        raise AspInputError("Give exactly one of target and job_name.")
+    aimed: dict[str, Any] = {"target": target} if job_name is None else {"job_name": job_name}
     watched = sorted(arguments.states(states, "states"))
     names = common.processor_names(processor_names)
     budget = common.budget_seconds(budget_seconds)
 
     @dg.sensor(
         name=name,
-        target=target,
+        **aimed,
         minimum_interval_seconds=minimum_interval_seconds,
         required_resource_keys={resource_key},
         default_status=default_status,
