@@ -17,6 +17,11 @@ from asp_core.waiting.deadline import raise_if_cancelled
 
 #: Bound on one read or write of the asset state store (seconds).
 MEMORY_TIMEOUT = 10.0
+#: How long a watcher keeps trying to read its memory before it goes on without it (seconds).
+#: A triggerer's supervisor answers the first state-store requests through an API it builds
+#: on first use: measured 7 s idle and 6-15 s under load. A watcher that gave up at the first
+#: timeout would resend what it had sent (the output watcher) or tell a failure again.
+MEMORY_LOAD_BOUND = 60.0
 
 
 def asset_accessors(trigger: object) -> list[Any]:
@@ -53,18 +58,38 @@ class TriggerMemory:
         self._saved: Any = None
 
     async def load(self) -> dict[str, Any]:
-        """What was saved last (``{}`` if nothing)."""
-        for accessor in asset_accessors(self._trigger):
-            try:
-                value = await asyncio.wait_for(accessor.aget(self.key), MEMORY_TIMEOUT)
-            except Exception as exc:
-                self._log.warning("Could not read the asset state store: %s", exc)
-                continue
-            finally:
-                raise_if_cancelled()
-            if isinstance(value, dict):
-                self._saved = value
-                return dict(value)
+        """What was saved last (``{}`` if nothing). A store that fails or does not answer is
+        asked again (each read bounded by :data:`MEMORY_TIMEOUT`, the pause doubling from
+        1 s) until :data:`MEMORY_LOAD_BOUND` has passed; then the watcher goes on without."""
+        accessors = asset_accessors(self._trigger)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + MEMORY_LOAD_BOUND
+        pause = 1.0
+        while accessors:
+            failed = []
+            for accessor in accessors:
+                try:
+                    value = await asyncio.wait_for(accessor.aget(self.key), MEMORY_TIMEOUT)
+                except Exception as exc:
+                    self._log.warning(
+                        "Could not read the asset state store: %s", str(exc) or type(exc).__name__
+                    )
+                    failed.append(accessor)
+                    continue
+                finally:
+                    raise_if_cancelled()
+                if isinstance(value, dict):
+                    self._saved = value
+                    return dict(value)
+            left = give_up_at - loop.time()
+            if not failed or left <= 0:
+                break
+            if left <= pause:
+                self._log.warning("Going on without the memory of %r.", self.key)
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+            accessors = failed
         return {}
 
     async def save(self, value: dict[str, Any]) -> None:

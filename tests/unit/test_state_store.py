@@ -4,6 +4,7 @@ the others (no store before 3.3; a store without per-asset tables)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor, AssetStateStoreAccessors
 
+from airflow_provider_asp.triggers import state_store
 from airflow_provider_asp.triggers.events import AspProcessorStateEventTrigger
 from airflow_provider_asp.triggers.state_store import TriggerMemory, asset_accessors
 from airflow_provider_asp.version_compat import AIRFLOW_V_3_3_PLUS
@@ -92,3 +94,57 @@ async def test_a_store_without_per_asset_tables_is_used_as_it_is():
     await TriggerMemory(WithPlainStore(store), "k", LOG).save({"base": 300})
     assert store.values == {"k": {"base": 300}}
     assert await TriggerMemory(WithPlainStore(store), "k", LOG).load() == {"base": 300}
+
+
+class SlowFirstStore:
+    """A store whose first read does not answer (a triggerer's supervisor building its API on
+    first use), and whose later reads give what was saved."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self.reads = 0
+
+    async def aget(self, key: str) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            await asyncio.Event().wait()  # never answers
+        return self.value
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.value = value
+
+
+class Holder:
+    """What the trigger gives ``asset_accessors``: its ``asset_state_store``."""
+
+    def __init__(self, store: Any) -> None:
+        self.asset_state_store = store
+
+
+async def test_a_store_slow_on_its_first_read_is_asked_again(monkeypatch):
+    monkeypatch.setattr(state_store, "MEMORY_TIMEOUT", 0.05)
+    store = SlowFirstStore({"sent": ["d1", "d2"]})
+    memory = TriggerMemory(Holder(store), "asp_output:p:x", LOG)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await memory.load() == {"sent": ["d1", "d2"]}  # not {}: nothing is sent again
+    assert store.reads == 2
+    assert loop.time() - started < state_store.MEMORY_LOAD_BOUND
+
+
+async def test_a_store_that_never_answers_is_given_up_within_the_bound(monkeypatch, caplog):
+    monkeypatch.setattr(state_store, "MEMORY_TIMEOUT", 0.01)
+    monkeypatch.setattr(state_store, "MEMORY_LOAD_BOUND", 0.5)
+
+    class Silent:
+        reads = 0
+
+        async def aget(self, key: str) -> Any:
+            Silent.reads += 1
+            await asyncio.Event().wait()
+
+    memory = TriggerMemory(Holder(Silent()), "k", LOG)
+    with caplog.at_level(logging.WARNING):
+        assert await memory.load() == {}
+    assert Silent.reads >= 1
+    assert "Could not read the asset state store: TimeoutError" in caplog.text
