@@ -28,15 +28,39 @@ class AspInputError(Unretryable, ValueError):
 
 
 class AspProcessorNotFoundError(Unretryable, LookupError):
-    """The stream processor does not exist."""
+    """The stream processor does not exist; ``where`` names the connection and host looked
+    at (``WorkspaceSettings.where``), when known."""
 
-    def __init__(self, processor_name: str) -> None:
-        super().__init__(f"Stream processor {processor_name!r} does not exist.")
+    def __init__(self, processor_name: str, where: str | None = None) -> None:
+        at = f" ({where})" if where else ""
+        super().__init__(f"Stream processor {processor_name!r} does not exist{at}.")
         self.processor_name = processor_name
+        self.where = where
 
 
 class AspDefinitionConflictError(Unretryable):
     """A processor of that name exists with a different definition."""
+
+
+class AspDefinitionRefusedError(Unretryable, ValueError):
+    """The workspace refused a processor's definition (its pipeline or options);
+    :mod:`asp_core.refusals` words it. ``stage`` counts from 1, as a user does (None when the
+    refusal names none); ``operator`` is that stage's operator (``$match``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        processor_name: str = "?",
+        stage: int | None = None,
+        operator: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.processor_name = processor_name
+        self.stage = stage
+        self.operator = operator
+        self.suggestion = suggestion
 
 
 class AspProcessorStateError(Unretryable):
@@ -96,6 +120,11 @@ class AspConnectionConfigError(AspError, ValueError):
 
 class AspConnectionError(AspError, ConnectionError):
     """The workspace could not be reached, refused the credentials, or did not answer."""
+
+
+class AspTlsError(AspConnectionError, Unretryable):
+    """The workspace's certificate failed verification (an unknown CA, another host's name,
+    expired): no retry fixes that, so the task fails at once."""
 
 
 class AspUncertainOutcomeError(AspError, ConnectionError):

@@ -21,6 +21,7 @@ from asp_core.errors import (
     AspUncertainOutcomeError,
     AspWaitTimeoutError,
 )
+from asp_core.refusals import refusal_error
 from asp_core.waiting import states
 from asp_core.waiting.conditions import StateCondition
 from asp_core.waiting.deadline import command_bound
@@ -184,6 +185,7 @@ class ProcessorActions:
             lambda: self.processors.create(name, pipeline, options),
             took_effect=lambda info: info is not None,
             expected=lambda exc: _code(exc) == ALREADY_EXISTS,
+            refused=lambda exc: refusal_error(name, exc, pipeline),
         )
 
     def start(
@@ -256,7 +258,13 @@ class ProcessorActions:
                 now = self.find(new_name) if now is None else None
             return now is not None and shows_change(now)
 
-        self._act(name, "modifyStreamProcessor", lambda: handle.modify(**changes), took_effect)
+        self._act(
+            name,
+            "modifyStreamProcessor",
+            lambda: handle.modify(**changes),
+            took_effect,
+            refused=lambda exc: refusal_error(name, exc, changes.get("pipeline")),
+        )
         return new_name
 
     def _act(
@@ -266,9 +274,12 @@ class ProcessorActions:
         send: Callable[[], object],
         took_effect: Callable[[StreamProcessorInfo | None], bool],
         expected: Callable[[BaseException], bool] = lambda exc: False,
+        refused: Callable[[BaseException], Exception | None] = lambda exc: None,
     ) -> None:
         """Send ``send`` until it answers, or its effect shows after an uncertain outcome;
-        at most :data:`MAX_SENDS` sends, never past the deadline."""
+        at most :data:`MAX_SENDS` sends, never past the deadline. ``refused`` words a
+        refusal of what was sent (:mod:`asp_core.refusals`); it is raised in the server's
+        place (the server's words are in it)."""
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
         left = None if self.deadline is None else max(self.deadline - time.time(), 0.0)
@@ -290,6 +301,9 @@ class ProcessorActions:
                         if expected(exc):
                             self.log.info("Stream processor %r: %s; carrying on.", name, exc)
                             return
+                        refusal = refused(exc)
+                        if refusal is not None:
+                            raise refusal from None
                         if not is_uncertain(exc):
                             raise
                         self.log.warning(
