@@ -9,6 +9,8 @@ fails at once without using its retries.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AspError(Exception):
     """Base of every error the core raises on purpose."""
@@ -21,6 +23,27 @@ class Unretryable(AspError):
 def is_unretryable(exc: BaseException) -> bool:
     """Whether ``exc`` is marked as an error no retry can fix."""
     return isinstance(exc, Unretryable)
+
+
+def explanation(exc: BaseException) -> str:
+    """The error's one-line explanation: the first line of its message (its class name when
+    it has none), what an orchestrator logs at ERROR before any traceback."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+#: The attribute marking an error whose explanation was logged (logged once however many
+#: entry points it leaves).
+_LOGGED = "_asp_explained"
+
+
+def log_explanation(log: Any, exc: BaseException) -> None:
+    """Log ``exc``'s :func:`explanation` at ERROR on ``log`` (a logger, Dagster's
+    ``context.log``), once per error."""
+    if getattr(exc, _LOGGED, False):
+        return
+    setattr(exc, _LOGGED, True)
+    log.error("%s", explanation(exc))
 
 
 class AspInputError(Unretryable, ValueError):

@@ -62,7 +62,8 @@ def _code(exc: BaseException) -> int | None:
 class ProcessorActions:
     """Acts on the processors of one workspace within an absolute ``deadline`` (seconds
     since the epoch; None: only the connection's own timeouts bound each command), each
-    command bounded by ``command_timeout`` (the connection's socket timeout) too."""
+    command bounded by ``command_timeout`` (the connection's socket timeout) too. ``where``
+    names the connection and host in errors (``WorkspaceSettings.where``)."""
 
     def __init__(
         self,
@@ -72,8 +73,10 @@ class ProcessorActions:
         deadline: float | None,
         command_timeout: float | None = None,
         poll_interval: float = 5.0,
+        where: str | None = None,
     ) -> None:
         self.processors = processors
+        self.where = where
         self.log = log
         self.deadline = deadline
         self.command_timeout = command_timeout
@@ -125,7 +128,7 @@ class ProcessorActions:
         """The processor, or AspProcessorNotFoundError."""
         info = self.find(name)
         if info is None:
-            raise AspProcessorNotFoundError(name)
+            raise AspProcessorNotFoundError(name, self.where)
         return info
 
     def settle(
@@ -146,7 +149,9 @@ class ProcessorActions:
             info = self.require(name)
             verdict = condition.judge(info)
             if verdict.done:
-                return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+                return verdict.result(
+                    timeout_error=AspWaitTimeoutError, fatal=False, where=self.where
+                )
             return info_to_dict(info)
         deadline = self.deadline
         if deadline is None:
@@ -167,7 +172,7 @@ class ProcessorActions:
             on_pending=lambda pending: self.log.info("%s", pending.message),
         )
         self.log.info("%s", verdict.message)
-        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False, where=self.where)
 
     # -- acting -------------------------------------------------------------------------
     def create(
