@@ -5,7 +5,9 @@ processor, a definition conflict, a processor FAILED for good) must fail the tas
 without its retries: Airflow does that for ``AirflowFailException``. :func:`for_airflow`
 makes such an error one, keeping its own class too (``except AspProcessorNotFoundError``
 still catches it), its message, attributes and traceback. Every operator and sensor entry
-point passes through :func:`airflow_errors` (``AspTaskMixin`` wraps them).
+point passes through :func:`airflow_errors` (``AspTaskMixin`` wraps them), which also logs
+every core error's one-line explanation at ERROR on the task's log, once, before Airflow
+prints its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from asp_core.errors import Unretryable
+from asp_core.errors import AspError, Unretryable, log_explanation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,13 +54,17 @@ def for_airflow(exc: BaseException) -> BaseException:
 
 
 def airflow_errors(method: F) -> F:
-    """``method`` raising the core's unretryable errors as ``AirflowFailException``s."""
+    """``method`` (of an operator or sensor) logging the core's errors' explanations at
+    ERROR and raising its unretryable errors as ``AirflowFailException``s."""
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except Unretryable as exc:
+        except AspError as exc:
+            log = getattr(args[0], "log", None) if args else None
+            if log is not None:
+                log_explanation(log, exc)
             for_airflow(exc)
             raise
 

@@ -328,7 +328,7 @@ class AspModifyProcessorOperator(AspLineageMixin, AspLifecycleOperator):
                 self.log.info("Stream processor %r is already renamed %r.", found.name, new_name)
                 renamed = new_name
         if current is None:
-            raise AspProcessorNotFoundError(found.name)
+            raise AspProcessorNotFoundError(found.name, found.actions.where)
         differences = found.inputs.definition.differences(current)
         rename = new_name is not None and new_name != current.name
         if not differences and not rename:
@@ -478,7 +478,7 @@ class AspGetProcessorStatsOperator(AspBaseOperator):
                 reply = handle.stats(options)
         except Exception as exc:
             if states.is_not_found(exc):
-                raise AspProcessorNotFoundError(name) from None
+                raise AspProcessorNotFoundError(name, actions.where) from None
             raise
         envelope = {"ok", "$clusterTime", "operationTime"}
         return dict(to_jsonable({k: v for k, v in reply.items() if k not in envelope}))

@@ -91,14 +91,23 @@ class AspTaskMixin:
 
     @contextlib.contextmanager
     def explained(self) -> Iterator[None]:
-        """Turn failures to reach or log in to the workspace into plain words."""
+        """Turn failures to reach or log in to the workspace into plain words (pymongo's
+        error, whose words they keep, is left out of the traceback)."""
         try:
             yield
         except Exception as exc:
             explained = self.hook.explain(exc)
             if explained is None:
                 raise
-            raise explained from exc
+            raise explained from None
+
+    @property
+    def where(self) -> str | None:
+        """The connection and host, for messages; None when the connection cannot be read."""
+        try:
+            return self.hook.settings.where
+        except Exception:
+            return None
 
     def set_link(self) -> None:
         """The "Atlas Stream Processing" link, from the connection's project and workspace."""
@@ -150,6 +159,7 @@ class AspBaseOperator(AspTaskMixin, BaseOperator):
             deadline=deadline,
             command_timeout=self.hook.settings.command_timeout,
             poll_interval=poll_interval,
+            where=self.hook.settings.where,
         )
 
 
@@ -231,7 +241,9 @@ class AspLifecycleOperator(AspBaseOperator):
             with self.explained():
                 with contextlib.suppress(Exception):
                     self.set_link()
-                info = verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+                info = verdict.result(
+                    timeout_error=AspWaitTimeoutError, fatal=False, where=self.where
+                )
                 progress = PlanProgress.from_json(event.get("resume"))
                 actions = self.lifecycle_actions(progress.deadline)
                 return self.carry_out(actions, self.inputs(), progress, info=info)

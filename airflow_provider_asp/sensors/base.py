@@ -135,7 +135,7 @@ class AspBaseSensor(AspTaskMixin, BaseSensorOperator):
             )
 
     def _result(self, verdict: Verdict) -> Any:
-        return verdict.result(timeout_error=AirflowSensorTimeout, fatal=True)
+        return verdict.result(timeout_error=AirflowSensorTimeout, fatal=True, where=self.where)
 
     def _poll_interval(self) -> float:
         interval = self.poke_interval if self.poll_interval is None else self.poll_interval

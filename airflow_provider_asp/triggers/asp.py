@@ -111,7 +111,7 @@ class AspBaseTrigger(AspTrigger):
         name, settings = self.processor_name, self.settings
         problem = self.connection_problem(exc)
         if problem is not None:
-            return Verdict.failure(name, Reason.CONNECTION, problem)
+            return Verdict.connection_failure(name, exc, problem)
         text = describe_error(exc)
         return Verdict.failure(
             name, Reason.ERROR, text if settings is None else settings.scrub(text)

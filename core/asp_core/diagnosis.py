@@ -11,7 +11,7 @@ import collections
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from asp_core.errors import AspConnectionConfigError, AspConnectionError
+from asp_core.errors import AspConnectionConfigError, AspConnectionError, AspTlsError
 from asp_core.waiting.states import normalize_state
 
 if TYPE_CHECKING:
@@ -101,9 +101,14 @@ def connection_message(exc: BaseException, settings: WorkspaceSettings) -> str |
 
 def connection_error(exc: BaseException, settings: WorkspaceSettings) -> AspConnectionError | None:
     """For a failure to reach or log in to the workspace, an error saying which
-    (:func:`connection_message`); None for anything else."""
+    (:func:`connection_message`): :class:`AspTlsError` (no retry fixes it) for a certificate
+    that fails verification; None for anything else."""
+    from asp_core.stream_processing.protocol import is_certificate_failure
+
     message = connection_message(exc, settings)
-    return None if message is None else AspConnectionError(message)
+    if message is None:
+        return None
+    return AspTlsError(message) if is_certificate_failure(exc) else AspConnectionError(message)
 
 
 def connection_summary(

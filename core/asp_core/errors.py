@@ -9,6 +9,8 @@ fails at once without using its retries.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AspError(Exception):
     """Base of every error the core raises on purpose."""
@@ -23,20 +25,65 @@ def is_unretryable(exc: BaseException) -> bool:
     return isinstance(exc, Unretryable)
 
 
+def explanation(exc: BaseException) -> str:
+    """The error's one-line explanation: the first line of its message (its class name when
+    it has none), what an orchestrator logs at ERROR before any traceback."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+#: The attribute marking an error whose explanation was logged (logged once however many
+#: entry points it leaves).
+_LOGGED = "_asp_explained"
+
+
+def log_explanation(log: Any, exc: BaseException) -> None:
+    """Log ``exc``'s :func:`explanation` at ERROR on ``log`` (a logger, Dagster's
+    ``context.log``), once per error."""
+    if getattr(exc, _LOGGED, False):
+        return
+    setattr(exc, _LOGGED, True)
+    log.error("%s", explanation(exc))
+
+
 class AspInputError(Unretryable, ValueError):
     """An operator argument is invalid; raised before any command is sent."""
 
 
 class AspProcessorNotFoundError(Unretryable, LookupError):
-    """The stream processor does not exist."""
+    """The stream processor does not exist; ``where`` names the connection and host looked
+    at (``WorkspaceSettings.where``), when known."""
 
-    def __init__(self, processor_name: str) -> None:
-        super().__init__(f"Stream processor {processor_name!r} does not exist.")
+    def __init__(self, processor_name: str, where: str | None = None) -> None:
+        at = f" ({where})" if where else ""
+        super().__init__(f"Stream processor {processor_name!r} does not exist{at}.")
         self.processor_name = processor_name
+        self.where = where
 
 
 class AspDefinitionConflictError(Unretryable):
     """A processor of that name exists with a different definition."""
+
+
+class AspDefinitionRefusedError(Unretryable, ValueError):
+    """The workspace refused a processor's definition (its pipeline or options);
+    :mod:`asp_core.refusals` words it. ``stage`` counts from 1, as a user does (None when the
+    refusal names none); ``operator`` is that stage's operator (``$match``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        processor_name: str = "?",
+        stage: int | None = None,
+        operator: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.processor_name = processor_name
+        self.stage = stage
+        self.operator = operator
+        self.suggestion = suggestion
 
 
 class AspProcessorStateError(Unretryable):
@@ -96,6 +143,11 @@ class AspConnectionConfigError(AspError, ValueError):
 
 class AspConnectionError(AspError, ConnectionError):
     """The workspace could not be reached, refused the credentials, or did not answer."""
+
+
+class AspTlsError(AspConnectionError, Unretryable):
+    """The workspace's certificate failed verification (an unknown CA, another host's name,
+    expired): no retry fixes that, so the task fails at once."""
 
 
 class AspUncertainOutcomeError(AspError, ConnectionError):

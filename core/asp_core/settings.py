@@ -227,6 +227,12 @@ class WorkspaceSettings:
         return f"{self.host}:{self.port}"
 
     @property
+    def where(self) -> str:
+        """Which connection and host, for messages: ``connection 'asp_default', host
+        127.0.0.1:27017``."""
+        return f"connection {self.source!r}, host {self.address}"
+
+    @property
     def timeouts_ms(self) -> dict[str, int | None]:
         return {
             "connect": self.connect_timeout_ms,

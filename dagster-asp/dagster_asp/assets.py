@@ -130,7 +130,7 @@ def _processor_assets(
             inputs,
             **run,
         )
-        with dagster_errors(asp.settings()):
+        with dagster_errors(asp.settings(), context.log):
             outcome = deployed(actions, done)
         metadata = deploy_metadata(outcome)
         for key in keys:
@@ -169,7 +169,7 @@ def _checks(
         yield check_result(judgement, key, PROCESSOR_RUNNING)
     if not dlq:
         return
-    with dagster_errors(asp.settings()), actions.bounded():
+    with dagster_errors(asp.settings(), context.log), actions.bounded():
         stats = actions.processors.get(outcome.name).stats()
     for key in dlq:
         previous = previous_dlq_count(context.instance, key)

@@ -40,7 +40,7 @@ def run_plan(
     all within ``timeout`` seconds; the core's errors as Dagster's
     (:func:`~dagster_asp.errors.dagster_errors`)."""
     settings = asp.settings()
-    with dagster_errors(settings):
+    with dagster_errors(settings, log):
         deadline = time.time() + arguments.seconds(timeout, "timeout")
         actions = ProcessorActions(
             asp.get_client().stream_processors(),
@@ -48,6 +48,7 @@ def run_plan(
             deadline=deadline,
             command_timeout=settings.command_timeout,
             poll_interval=arguments.seconds(poll_interval, "poll_interval"),
+            where=settings.where,
         )
         runner = PlanRunner(actions, inputs)
         try:

@@ -46,8 +46,8 @@ class AspDropOpConfig(AspProcessorOpConfig):
 _AFTER = {"after": dg.In(dg.Nothing, description="Run after this op (no value).")}
 
 
-def _name(config: AspProcessorOpConfig) -> str:
-    with dagster_errors():
+def _name(context: dg.OpExecutionContext, config: AspProcessorOpConfig) -> str:
+    with dagster_errors(log=context.log):
         return arguments.processor_name(config.processor_name)
 
 
@@ -60,14 +60,14 @@ def asp_start_processor_op(
     actions, done = run_plan(
         asp,
         context.log,
-        _name(config),
+        _name(context, config),
         plan_start,
         StepInputs(),
         timeout=config.timeout,
         poll_interval=config.poll_interval,
         cancel_on_termination=config.cancel_on_termination,
     )
-    with dagster_errors(asp.settings()):
+    with dagster_errors(asp.settings(), context.log):
         return deployed(actions, done).info
 
 
@@ -80,7 +80,7 @@ def asp_stop_processor_op(
     actions, done = run_plan(
         asp,
         context.log,
-        _name(config),
+        _name(context, config),
         lambda found: plan_stop(found, missing_ok=config.missing_ok),
         StepInputs(),
         timeout=config.timeout,
@@ -88,7 +88,7 @@ def asp_stop_processor_op(
     )
     if done.info is None and not done.progress.steps:
         return {}
-    with dagster_errors(asp.settings()):
+    with dagster_errors(asp.settings(), context.log):
         return deployed(actions, done).info
 
 
@@ -101,7 +101,7 @@ def asp_drop_processor_op(
     _, done = run_plan(
         asp,
         context.log,
-        _name(config),
+        _name(context, config),
         lambda found: plan_drop(found, missing_ok=config.missing_ok),
         StepInputs(),
         timeout=config.timeout,

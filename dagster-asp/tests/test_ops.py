@@ -59,7 +59,8 @@ def test_a_missing_processor_fails_without_retries(asp_workspace, asp):
     (failure,) = result.get_step_failure_events()
     data = failure.step_failure_data.user_failure_data
     assert data is not None
-    assert data.description == f"Stream processor {name!r} does not exist."
+    where = f"connection 'asp', host {asp_workspace.host}:{asp_workspace.port}"
+    assert data.description == f"Stream processor {name!r} does not exist ({where})."
 
 
 def test_a_processor_failing_on_start_fails_the_op_with_the_servers_words(asp_workspace, asp):

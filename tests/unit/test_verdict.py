@@ -21,6 +21,7 @@ from asp_core.errors import (
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
     AspProcessorStateError,
+    AspTlsError,
     AspWaitTimeoutError,
     is_unretryable,
 )
@@ -31,6 +32,7 @@ from asp_core.waiting.verdict import (
     Verdict,
     describe_error,
     info_to_dict,
+    is_transient,
     timed_out,
     transient,
 )
@@ -121,6 +123,7 @@ STATUS = {
     Reason.DLQ_LIMIT: "failed",
     Reason.TIMEOUT: "timeout",
     Reason.CONNECTION: "error",
+    Reason.CERTIFICATE: "failed",
     Reason.ERROR: "error",
 }
 
@@ -220,8 +223,8 @@ def test_an_unknown_reason_is_an_error_failure(reason):
 
 
 # -- exceptions ----------------------------------------------------------------------------
-def error_of(verdict, fatal=False, timeout_error=AspWaitTimeoutError):
-    return verdict.error(timeout_error=timeout_error, fatal=fatal)
+def error_of(verdict, fatal=False, timeout_error=AspWaitTimeoutError, where=None):
+    return verdict.error(timeout_error=timeout_error, fatal=fatal, where=where)
 
 
 @pytest.mark.parametrize(
@@ -260,6 +263,7 @@ def test_processor_failed_error(retryable, fatal, expected):
         (Reason.DLQ_LIMIT, AspDlqLimitError),
         (Reason.TIMEOUT, AspWaitTimeoutError),
         (Reason.CONNECTION, AspConnectionError),
+        (Reason.CERTIFICATE, AspTlsError),
         (Reason.ERROR, RuntimeError),
     ],
 )
@@ -277,6 +281,34 @@ def test_missing_error():
     assert type(error) is AspProcessorNotFoundError
     assert error.processor_name == "p"
     assert str(error) == "Stream processor 'p' does not exist."
+
+
+def test_missing_error_names_where_it_was_looked_for():
+    where = "connection 'asp_default', host 127.0.0.1:27017"
+    error = error_of(Verdict.missing("p"), where=where)
+    assert type(error) is AspProcessorNotFoundError
+    assert error.processor_name == "p"
+    assert str(error) == f"Stream processor 'p' does not exist ({where})."
+
+
+def test_a_certificate_failure_is_permanent_anything_else_may_pass():
+    from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+    for words in (
+        "certificate verify failed: self-signed certificate in certificate chain",
+        "certificate verify failed: IP address mismatch",
+        "certificate verify failed: certificate has expired",
+    ):
+        for exc in (
+            ServerSelectionTimeoutError(f"h:1: [SSL: CERTIFICATE_VERIFY_FAILED] {words}"),
+            AutoReconnect(f"h:1: [SSL: CERTIFICATE_VERIFY_FAILED] {words}"),
+        ):
+            assert not is_transient(exc)
+            assert Verdict.connection_failure("p", exc, "tls").reason is Reason.CERTIFICATE
+            assert Verdict.connection_failure("p", exc, "tls").to_event()["status"] == "failed"
+    refused = AutoReconnect("h:1: [Errno 111] Connection refused")
+    assert is_transient(refused)
+    assert Verdict.connection_failure("p", refused, "down").reason is Reason.CONNECTION
 
 
 def test_timeout_is_the_callers_error():

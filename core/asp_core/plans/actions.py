@@ -21,6 +21,7 @@ from asp_core.errors import (
     AspUncertainOutcomeError,
     AspWaitTimeoutError,
 )
+from asp_core.refusals import refusal_error
 from asp_core.waiting import states
 from asp_core.waiting.conditions import StateCondition
 from asp_core.waiting.deadline import command_bound
@@ -61,7 +62,8 @@ def _code(exc: BaseException) -> int | None:
 class ProcessorActions:
     """Acts on the processors of one workspace within an absolute ``deadline`` (seconds
     since the epoch; None: only the connection's own timeouts bound each command), each
-    command bounded by ``command_timeout`` (the connection's socket timeout) too."""
+    command bounded by ``command_timeout`` (the connection's socket timeout) too. ``where``
+    names the connection and host in errors (``WorkspaceSettings.where``)."""
 
     def __init__(
         self,
@@ -71,8 +73,10 @@ class ProcessorActions:
         deadline: float | None,
         command_timeout: float | None = None,
         poll_interval: float = 5.0,
+        where: str | None = None,
     ) -> None:
         self.processors = processors
+        self.where = where
         self.log = log
         self.deadline = deadline
         self.command_timeout = command_timeout
@@ -124,7 +128,7 @@ class ProcessorActions:
         """The processor, or AspProcessorNotFoundError."""
         info = self.find(name)
         if info is None:
-            raise AspProcessorNotFoundError(name)
+            raise AspProcessorNotFoundError(name, self.where)
         return info
 
     def settle(
@@ -145,7 +149,9 @@ class ProcessorActions:
             info = self.require(name)
             verdict = condition.judge(info)
             if verdict.done:
-                return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+                return verdict.result(
+                    timeout_error=AspWaitTimeoutError, fatal=False, where=self.where
+                )
             return info_to_dict(info)
         deadline = self.deadline
         if deadline is None:
@@ -166,7 +172,7 @@ class ProcessorActions:
             on_pending=lambda pending: self.log.info("%s", pending.message),
         )
         self.log.info("%s", verdict.message)
-        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False)
+        return verdict.result(timeout_error=AspWaitTimeoutError, fatal=False, where=self.where)
 
     # -- acting -------------------------------------------------------------------------
     def create(
@@ -184,6 +190,7 @@ class ProcessorActions:
             lambda: self.processors.create(name, pipeline, options),
             took_effect=lambda info: info is not None,
             expected=lambda exc: _code(exc) == ALREADY_EXISTS,
+            refused=lambda exc: refusal_error(name, exc, pipeline),
         )
 
     def start(
@@ -256,7 +263,13 @@ class ProcessorActions:
                 now = self.find(new_name) if now is None else None
             return now is not None and shows_change(now)
 
-        self._act(name, "modifyStreamProcessor", lambda: handle.modify(**changes), took_effect)
+        self._act(
+            name,
+            "modifyStreamProcessor",
+            lambda: handle.modify(**changes),
+            took_effect,
+            refused=lambda exc: refusal_error(name, exc, changes.get("pipeline")),
+        )
         return new_name
 
     def _act(
@@ -266,9 +279,12 @@ class ProcessorActions:
         send: Callable[[], object],
         took_effect: Callable[[StreamProcessorInfo | None], bool],
         expected: Callable[[BaseException], bool] = lambda exc: False,
+        refused: Callable[[BaseException], Exception | None] = lambda exc: None,
     ) -> None:
         """Send ``send`` until it answers, or its effect shows after an uncertain outcome;
-        at most :data:`MAX_SENDS` sends, never past the deadline."""
+        at most :data:`MAX_SENDS` sends, never past the deadline. ``refused`` words a
+        refusal of what was sent (:mod:`asp_core.refusals`); it is raised in the server's
+        place (the server's words are in it)."""
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
         left = None if self.deadline is None else max(self.deadline - time.time(), 0.0)
@@ -290,6 +306,9 @@ class ProcessorActions:
                         if expected(exc):
                             self.log.info("Stream processor %r: %s; carrying on.", name, exc)
                             return
+                        refusal = refused(exc)
+                        if refusal is not None:
+                            raise refusal from None
                         if not is_uncertain(exc):
                             raise
                         self.log.warning(

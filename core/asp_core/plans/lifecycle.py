@@ -60,7 +60,7 @@ class Found:
     def require(self) -> StreamProcessorInfo:
         """The processor found, or :class:`AspProcessorNotFoundError`."""
         if self.current is None:
-            raise AspProcessorNotFoundError(self.name)
+            raise AspProcessorNotFoundError(self.name, self.actions.where)
         return self.current
 
 

@@ -68,13 +68,33 @@ GET_MORE_BATCH_KEYS: tuple[str, ...] = ("messages", "nextBatch")
 ENVELOPE_KEYS: frozenset[str] = frozenset({"ok", "$clusterTime", "operationTime"})
 
 
+#: Words (lower case) of a TLS failure no wait or retry fixes: the workspace's certificate is
+#: signed by a CA the client does not trust, names another host, or has expired.
+CERTIFICATE_FAILURES: tuple[str, ...] = (
+    "certificate verify failed",
+    "certificate_verify_failed",
+    "hostname mismatch",
+    "doesn't match",
+)
+
+
+def is_certificate_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure to reach the workspace because its certificate failed
+    verification (see :data:`CERTIFICATE_FAILURES`): permanent, never transient."""
+    if not isinstance(exc, ConnectionFailure):
+        return False
+    text = str(exc).lower()
+    return any(words in text for words in CERTIFICATE_FAILURES)
+
+
 def is_retryable_read_error(exc: BaseException) -> bool:
     """Whether a failed ``getStreamProcessor``/``getStreamProcessorStats`` is sent again.
 
-    Network errors are (server selection timeouts are not: they already waited), and so
-    are server errors with a retryable code or a retryable label.
+    Network errors are (server selection timeouts are not: they already waited; nor are
+    certificate failures), and so are server errors with a retryable code or a retryable
+    label.
     """
-    if isinstance(exc, ServerSelectionTimeoutError):
+    if isinstance(exc, ServerSelectionTimeoutError) or is_certificate_failure(exc):
         return False
     if isinstance(exc, ConnectionFailure):
         return True

@@ -8,6 +8,12 @@ through pymongo's :class:`~pymongo.synchronous.mongo_client.MongoClient`, and re
 what the command's parser makes of the reply. Every call obeys a ``pymongo.timeout`` block
 around it; a sample cursor also bounds each command by its own deadline (:mod:`.timeouts`),
 and its back-off pauses use :func:`time.sleep`.
+
+Under a ``pymongo.timeout`` block pymongo waits the whole block to select a server, even when
+the workspace's certificate fails verification, which no wait fixes: before a command on a
+client with no server known yet, a server is selected within ``serverSelectionTimeoutMS``
+(as pymongo does outside such a block) through pymongo's private topology, and a certificate
+failure is raised there; anything else is left to the command, within the block.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
+from pymongo.server_selectors import writable_server_selector
 from tenacity import Retrying
 
 from asp_core.stream_processing import protocol, timeouts
@@ -111,9 +118,26 @@ class StreamProcessingClient(Closing):
         return command.parse(reply)
 
     def _send(self, document: Document) -> Reply:
+        self._check_certificate()
         # pymongo adds lsid/$clusterTime (and maxTimeMS under CSOT) to the mapping it is
         # given: send a copy.
         return self._admin.command(dict(document))
+
+    def _check_certificate(self) -> None:
+        """Under a ``pymongo.timeout`` block, with no server known yet: select one within
+        ``serverSelectionTimeoutMS`` and raise a certificate failure (see the module)."""
+        left = timeouts.remaining()
+        if left is None or left <= 0 or self._client.topology_description.has_writable_server():
+            return
+        bound = min(left, self._client.options.server_selection_timeout)
+        topology = self._client._get_topology()
+        try:
+            topology.select_server(
+                writable_server_selector, "stream processing", server_selection_timeout=bound
+            )
+        except ServerSelectionTimeoutError as exc:
+            if protocol.is_certificate_failure(exc):
+                raise
 
 
 class StreamProcessors:

@@ -21,6 +21,7 @@ from asp_core.errors import (
     AspProcessorFailedFatalError,
     AspProcessorNotFoundError,
     AspProcessorStateError,
+    AspTlsError,
 )
 from asp_core.jsonable import to_jsonable
 
@@ -45,6 +46,7 @@ class Reason(str, enum.Enum):
     DLQ_LIMIT = "dlq_limit"
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    CERTIFICATE = "certificate"
     ERROR = "error"
 
 
@@ -59,6 +61,7 @@ _STATUS: dict[Reason, str] = {
     Reason.DLQ_LIMIT: "failed",
     Reason.TIMEOUT: "timeout",
     Reason.CONNECTION: "error",
+    Reason.CERTIFICATE: "failed",
     Reason.ERROR: "error",
 }
 
@@ -106,6 +109,15 @@ class Verdict:
     @classmethod
     def missing(cls, name: str) -> Verdict:
         return cls.failure(name, Reason.MISSING, f"Stream processor {name!r} does not exist.")
+
+    @classmethod
+    def connection_failure(cls, name: str, exc: BaseException, message: str) -> Verdict:
+        """A failure to reach or log in to the workspace (``message`` says it): a certificate
+        that fails verification fails the task for good, anything else may pass."""
+        from asp_core.stream_processing.protocol import is_certificate_failure
+
+        reason = Reason.CERTIFICATE if is_certificate_failure(exc) else Reason.CONNECTION
+        return cls.failure(name, reason, message)
 
     @classmethod
     def processor_failed(cls, info: StreamProcessorInfo) -> Verdict:
@@ -158,15 +170,28 @@ class Verdict:
             fields["reason"] = Reason.ERROR
         return cls(Outcome.FAILURE, **fields)
 
-    def result(self, *, timeout_error: Callable[[str], BaseException], fatal: bool) -> Any:
+    def result(
+        self,
+        *,
+        timeout_error: Callable[[str], BaseException],
+        fatal: bool,
+        where: str | None = None,
+    ) -> Any:
         """The value of a success; else raise :meth:`error`."""
         if self.outcome is Outcome.SUCCESS:
             return self.value
-        raise self.error(timeout_error=timeout_error, fatal=fatal)
+        raise self.error(timeout_error=timeout_error, fatal=fatal, where=where)
 
-    def error(self, *, timeout_error: Callable[[str], BaseException], fatal: bool) -> BaseException:
+    def error(
+        self,
+        *,
+        timeout_error: Callable[[str], BaseException],
+        fatal: bool,
+        where: str | None = None,
+    ) -> BaseException:
         """The exception of a failure. ``fatal``: a FAILED processor fails the task without
-        retries even if the server calls the error retryable (sensors)."""
+        retries even if the server calls the error retryable (sensors). ``where`` names the
+        connection and host of a missing processor (``WorkspaceSettings.where``)."""
         name, message = self.processor_name, self.message
         if self.outcome is Outcome.PENDING:
             return RuntimeError(f"Stream processor {name!r}: the wait is not over ({message}).")
@@ -176,12 +201,13 @@ class Verdict:
             cls = AspProcessorFailedError if retryable else AspProcessorFailedFatalError
             return cls(name, self.error_msg, self.error_code, self.error_retryable)
         if reason is Reason.MISSING:
-            return AspProcessorNotFoundError(name)
+            return AspProcessorNotFoundError(name, where)
         errors: dict[Reason, Callable[[str], BaseException]] = {
             Reason.WRONG_STATE: AspProcessorStateError,
             Reason.DLQ_LIMIT: AspDlqLimitError,
             Reason.TIMEOUT: timeout_error,
             Reason.CONNECTION: AspConnectionError,
+            Reason.CERTIFICATE: AspTlsError,
         }
         return errors.get(reason, RuntimeError)(message)
 
@@ -210,12 +236,18 @@ PERMANENT_SELECTION_FAILURES = (
 def is_transient(exc: BaseException) -> bool:
     """A network error, a retryable code or label, or a command that ran out of its share
     of the deadline, including a server selection cut short while the client reconnects
-    after a blip. Not a selection that fails on the certificate or the host name: that does
-    not pass by itself, and fails at once."""
+    after a blip. Not a certificate that fails verification
+    (:func:`~asp_core.stream_processing.protocol.is_certificate_failure`), nor a selection
+    that fails on TLS or the host name: that does not pass by itself, and fails at once."""
     from pymongo.errors import ServerSelectionTimeoutError
 
-    from asp_core.stream_processing.protocol import is_retryable_read_error
+    from asp_core.stream_processing.protocol import (
+        is_certificate_failure,
+        is_retryable_read_error,
+    )
 
+    if is_certificate_failure(exc):
+        return False
     if isinstance(exc, ServerSelectionTimeoutError):
         text = str(exc).lower()
         return not any(words in text for words in PERMANENT_SELECTION_FAILURES)
