@@ -35,7 +35,8 @@ class DagsterAspTranslator:
 
     def get_asset_key(self, dataset: LineageDataset) -> dg.AssetKey:
         """``[connection, *name split on "."]`` (a topic, ``db.coll``, or the connection)."""
-        parts = [part for part in dataset.name.split(".") if part]
+        local = dataset.connection if dataset.local_name is None else dataset.local_name
+        parts = [part for part in local.split(".") if part]
         if parts == [dataset.connection]:
             parts = []
         return dg.AssetKey([dataset.connection, *parts])

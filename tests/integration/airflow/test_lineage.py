@@ -135,8 +135,9 @@ def task_events(run: dict[str, Any], task_id: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def namespace(workspace, connection: str) -> str:
-    return f"atlas-stream-processing://{workspace_of(*workspace.address)}/{connection}"
+def namespace(workspace) -> str:
+    """The workspace's namespace (the test's connections are not in its registry)."""
+    return f"atlas-stream-processing://{workspace_of(*workspace.address)}"
 
 
 def test_the_run_succeeded(lineage_run):
@@ -150,10 +151,10 @@ def test_create_reports_its_source_its_merge_and_its_dead_letter_queue(
     lineage_run, workspace, kind
 ):
     event = task_events(lineage_run, "create")[kind]
-    assert datasets(event["inputs"]) == [(namespace(workspace, KAFKA), "orders")]
+    assert datasets(event["inputs"]) == [(namespace(workspace), f"{KAFKA}/orders")]
     assert datasets(event["outputs"]) == [
-        (namespace(workspace, CLUSTER), "shop.dlq"),
-        (namespace(workspace, CLUSTER), "shop.orders"),
+        (namespace(workspace), f"{CLUSTER}/shop.dlq"),
+        (namespace(workspace), f"{CLUSTER}/shop.orders"),
     ]
     job = event["job"]["facets"]
     assert job["sql"]["dialect"] == "atlas-stream-processing"
@@ -162,45 +163,41 @@ def test_create_reports_its_source_its_merge_and_its_dead_letter_queue(
     }
     external = event["run"]["facets"]["externalQuery"]
     assert external["externalQueryId"] == "lineage_orders"
-    assert external["source"] == f"atlas-stream-processing://{workspace_of(*workspace.address)}"
+    assert external["source"] == namespace(workspace)
 
 
 def test_start_reads_the_pipeline_from_the_processor(lineage_run, workspace):
     for event in task_events(lineage_run, "start").values():
-        assert datasets(event["inputs"]) == [(namespace(workspace, KAFKA), "orders")]
-        assert (namespace(workspace, CLUSTER), "shop.orders") in datasets(event["outputs"])
+        assert datasets(event["inputs"]) == [(namespace(workspace), f"{KAFKA}/orders")]
+        assert (namespace(workspace), f"{CLUSTER}/shop.orders") in datasets(event["outputs"])
 
 
 def test_modify_reports_the_new_pipeline_and_the_kept_dead_letter_queue(lineage_run, workspace):
     event = task_events(lineage_run, "modify")["COMPLETE"]
     assert datasets(event["outputs"]) == [
-        (namespace(workspace, CLUSTER), "shop.dlq"),
-        (namespace(workspace, KAFKA), "orders_clean"),
+        (namespace(workspace), f"{CLUSTER}/shop.dlq"),
+        (namespace(workspace), f"{KAFKA}/orders_clean"),
     ]
 
 
 def test_deploy_reports_a_templated_json_pipeline(lineage_run, workspace):
     event = task_events(lineage_run, "deploy")["COMPLETE"]
-    assert datasets(event["inputs"]) == [
-        (namespace(workspace, "sample_stream_solar"), "sample_stream_solar")
-    ]
-    assert datasets(event["outputs"]) == [(namespace(workspace, "__testLog"), "__testLog")]
+    assert datasets(event["inputs"]) == [(namespace(workspace), "sample_stream_solar")]
+    assert datasets(event["outputs"]) == [(namespace(workspace), "__testLog")]
 
 
 def test_the_same_datasets_reach_hook_lineage_as_assets(lineage_run, workspace):
-    def uri(connection: str, name: str) -> str:
-        return f"{namespace(workspace, connection)}/{quote(name, safe='')}"
+    def uri(*path: str) -> str:
+        return "/".join([namespace(workspace), *(quote(part, safe="") for part in path)])
 
     result = lineage_run["result"]
-    assert result["inputs"] == sorted(
-        [uri(KAFKA, "orders"), uri("sample_stream_solar", "sample_stream_solar")]
-    )
+    assert result["inputs"] == sorted([uri(KAFKA, "orders"), uri("sample_stream_solar")])
     assert result["outputs"] == sorted(
         [
             uri(CLUSTER, "shop.orders"),
             uri(CLUSTER, "shop.dlq"),
             uri(KAFKA, "orders_clean"),
-            uri("__testLog", "__testLog"),
+            uri("__testLog"),
         ]
     )
 
@@ -209,12 +206,13 @@ def test_hook_lineage_assets_translate_to_the_same_datasets(workspace):
     from airflow.providers.openlineage.utils.utils import translate_airflow_asset
     from airflow.sdk import Asset
 
-    ns = namespace(workspace, CLUSTER)
-    dataset = translate_airflow_asset(Asset(uri=f"{ns}/shop.orders"), None)
-    assert dataset is not None
-    assert (dataset.namespace, dataset.name) == (ns, "shop.orders")
+    ns = namespace(workspace)
+    for path, name in [(f"{CLUSTER}/shop.orders", f"{CLUSTER}/shop.orders"), ("__testLog",) * 2]:
+        dataset = translate_airflow_asset(Asset(uri=f"{ns}/{path}"), None)
+        assert dataset is not None
+        assert (dataset.namespace, dataset.name) == (ns, name)
     with pytest.raises(ValueError, match="path is"):
-        Asset(uri="atlas-stream-processing://host/only-a-connection")
+        Asset(uri="atlas-stream-processing://host/connection/name/extra")
 
 
 #: A process where the OpenLineage client and provider cannot be imported (but the provider's
