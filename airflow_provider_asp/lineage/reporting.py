@@ -72,23 +72,3 @@ def operator_lineage(
             )
         },
     )
-
-
-def hook_lineage_active() -> bool:
-    """Whether anything reads hook-level lineage in this process."""
-    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
-    from airflow.sdk.lineage import NoOpCollector
-
-    return not isinstance(get_hook_lineage_collector(), NoOpCollector)
-
-
-def report_hook_lineage(lineage: PipelineLineage, context: Any) -> None:
-    """Record the datasets as input and output assets of ``context`` (the hook, by
-    Airflow's convention) with Airflow's hook lineage collector."""
-    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
-
-    collector = get_hook_lineage_collector()
-    for item in lineage.inputs:
-        collector.add_input_asset(context=context, uri=item.asset_uri)
-    for item in lineage.outputs:
-        collector.add_output_asset(context=context, uri=item.asset_uri)
