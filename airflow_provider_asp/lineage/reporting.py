@@ -1,10 +1,7 @@
-"""What the operators report: an ``OperatorLineage`` for the OpenLineage provider, and the same
-datasets as Airflow assets for hook-level lineage.
+"""What the operators report: an ``OperatorLineage`` for the OpenLineage provider.
 
 The OpenLineage provider is optional (the ``openlineage`` extra): it is imported only inside
-:func:`operator_lineage`, which returns None without it. Hook-level lineage goes to Airflow's
-collector, which is a no-op unless a plugin reads it (the OpenLineage provider's does, when
-enabled): :func:`hook_lineage_active` says so, so that nothing is computed for nobody.
+:func:`operator_lineage`, which returns None without it.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from asp_core.jsonable import to_jsonable
-from asp_core.lineage import SCHEME, LineageDataset, PipelineLineage
+from asp_core.lineage import LineageDataset, PipelineLineage, workspace_namespace
 
 #: The "dialect" of the pipeline in the job's SQL facet.
 PIPELINE_DIALECT = "atlas-stream-processing"
@@ -55,9 +52,13 @@ def operator_lineage(
 
     def dataset(item: LineageDataset) -> Any:
         facets: dict[str, Any] = {}
-        if item.namespace != item.asp_namespace:  # named by Kafka or MongoDB conventions
+        if item.named_by_registry:  # also known by its name in the workspace
             facets["symlinks"] = SymlinksDatasetFacet(
-                identifiers=[Identifier(namespace=item.asp_namespace, name=item.name, type="TABLE")]
+                identifiers=[
+                    Identifier(
+                        namespace=item.workspace_namespace, name=item.workspace_name, type="TABLE"
+                    )
+                ]
             )
         return Dataset(namespace=item.namespace, name=item.name, facets=facets)
 
@@ -67,27 +68,7 @@ def operator_lineage(
         job_facets={"sql": SQLJobFacet(query=pipeline_text(pipeline), dialect=PIPELINE_DIALECT)},
         run_facets={
             "externalQuery": ExternalQueryRunFacet(
-                externalQueryId=processor_name, source=f"{SCHEME}://{workspace}"
+                externalQueryId=processor_name, source=workspace_namespace(workspace)
             )
         },
     )
-
-
-def hook_lineage_active() -> bool:
-    """Whether anything reads hook-level lineage in this process."""
-    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
-    from airflow.sdk.lineage import NoOpCollector
-
-    return not isinstance(get_hook_lineage_collector(), NoOpCollector)
-
-
-def report_hook_lineage(lineage: PipelineLineage, context: Any) -> None:
-    """Record the datasets as input and output assets of ``context`` (the hook, by
-    Airflow's convention) with Airflow's hook lineage collector."""
-    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
-
-    collector = get_hook_lineage_collector()
-    for item in lineage.inputs:
-        collector.add_input_asset(context=context, uri=item.asset_uri)
-    for item in lineage.outputs:
-        collector.add_output_asset(context=context, uri=item.asset_uri)

@@ -1,11 +1,16 @@
 """Lineage of the operators that define or run a processor (create, deploy, modify, start):
-the datasets its pipeline reads and writes, reported to OpenLineage and as hook-level lineage.
+the datasets its pipeline reads and writes, reported to OpenLineage.
 
 :class:`AspLineageMixin` goes before the operator's base class. It gives the operator the
-OpenLineage provider's ``get_openlineage_facets_on_start/complete/failure`` and records the
-same datasets with Airflow's hook lineage collector once the task succeeded. Both only work
+OpenLineage provider's ``get_openlineage_facets_on_start/complete/failure``, which only run
 when someone listens (the OpenLineage provider installed and enabled): otherwise nothing is
 read, nothing is imported and the operator sends exactly the commands it always sent.
+
+The operator reports through these methods only, not also to Airflow's hook lineage
+collector: OpenLineage reads that collector only for a task whose own methods report nothing,
+and the collector is one per process, never emptied, so under ``airflow dags test`` or
+``dag.test()`` (every task in one process) what one task recorded there was reported again by
+each later task that reports nothing itself (a sensor, a stop, a drop).
 
 What lineage reads, with a client of its own, each read bounded by :data:`LINEAGE_TIMEOUT`:
 the connection registry (``listStreamConnections``, to name Kafka and MongoDB datasets after
@@ -41,7 +46,7 @@ class ProcessorLineage:
 
 
 class AspLineageMixin:
-    """OpenLineage facets and hook-level lineage for an ASP operator.
+    """OpenLineage facets for an ASP operator.
 
     The pipeline and dead letter queue are the operator's ``pipeline`` and ``dlq`` arguments
     when it has them (after templating), else the processor's (read under ``new_name``
@@ -75,27 +80,6 @@ class AspLineageMixin:
             processor_name=found.processor_name,
             workspace=found.workspace,
         )
-
-    # -- hook-level lineage -------------------------------------------------------------------
-    def post_execute(self, context: Any, result: Any = None) -> None:
-        """After a successful run (also one resumed from the triggerer): record the datasets
-        with the hook lineage collector, when anything reads it."""
-        parent = getattr(super(), "post_execute", None)
-        if parent is not None:
-            parent(context, result)
-        try:
-            from airflow_provider_asp.lineage.reporting import (
-                hook_lineage_active,
-                report_hook_lineage,
-            )
-
-            if not hook_lineage_active():
-                return
-            found = self.processor_lineage()
-            if found is not None:
-                report_hook_lineage(found.lineage, self)
-        except Exception as exc:
-            log.warning("Could not record the lineage of %r: %s", self.processor_name, exc)
 
     # -- the lineage, computed once -----------------------------------------------------------
     def processor_lineage(self) -> ProcessorLineage | None:

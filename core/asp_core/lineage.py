@@ -8,7 +8,8 @@ are no dataset) and from ``$lookup`` stages reading a cluster collection. Output
 the dead letter queue. Targets chosen per document by an expression (``"$field"``,
 ``{"$...": ...}``) are not reported: no static name exists.
 
-Names follow the OpenLineage naming conventions wherever the connection registry
+Names follow the OpenLineage naming conventions (namespace ``scheme://authority``, the data
+source; name the path of the dataset in it). Where the connection registry
 (``listStreamConnections``) gives the servers:
 
 - Kafka (an entry with ``bootstrapServers``): namespace ``kafka://{host}:{port}`` of the
@@ -17,9 +18,12 @@ Names follow the OpenLineage naming conventions wherever the connection registry
   ``mongodb://{host}:{port}`` of the first host, name ``{db}.{coll}``, as the mongo provider
   names them.
 - Otherwise (Atlas clusters known only by their cluster name, the sample and in-memory
-  connections, HTTPS, S3, ...): namespace ``atlas-stream-processing://{workspace}/{connection}``,
-  where ``{workspace}`` is the workspace host (with ``:port`` unless 27017), and name
-  ``{topic}``, ``{db}.{coll}``, ``{db}`` or the connection's own name.
+  connections, HTTPS, S3, ...) the workspace is the data source: namespace
+  ``atlas-stream-processing://{workspace}``, where ``{workspace}`` is the workspace host (with
+  ``:port`` unless 27017), and name ``{connection}/{topic}``, ``{connection}/{db}.{coll}``,
+  ``{connection}/{db}``, ... or ``{connection}`` alone when the connection is the dataset
+  (the sample source, ``__testLog``). ``/`` separates the connection, as in a path: the
+  names behind it use ``.`` themselves.
 """
 
 from __future__ import annotations
@@ -40,26 +44,43 @@ WINDOW_STAGES = ("$tumblingWindow", "$hoppingWindow", "$sessionWindow")
 class LineageDataset:
     """One dataset: its OpenLineage ``namespace`` and ``name``, the workspace connection it
     goes through, its role in the pipeline (``source``, ``lookup``, ``merge``, ``emit``,
-    ``dlq``) and the namespace of the connection in the workspace (``asp_namespace``)."""
+    ``dlq``), the ``workspace`` (host, ``:port`` unless 27017) and ``local_name``, the dataset
+    behind the connection (a topic, ``db.coll``, ...; None when it is the connection itself)."""
 
     namespace: str
     name: str
     connection: str
     role: str
-    asp_namespace: str
+    workspace: str
+    local_name: str | None = None
+
+    @property
+    def workspace_namespace(self) -> str:
+        """The namespace of the workspace, ``atlas-stream-processing://{workspace}``."""
+        return workspace_namespace(self.workspace)
+
+    @property
+    def workspace_name(self) -> str:
+        """The name in the workspace's namespace: ``{connection}[/{local_name}]``."""
+        return workspace_name(self.connection, self.local_name)
+
+    @property
+    def named_by_registry(self) -> bool:
+        """Whether Kafka's or MongoDB's conventions name it (not the workspace's)."""
+        return self.namespace != self.workspace_namespace
 
     @property
     def asset_uri(self) -> str:
         """The Airflow asset URI: ``kafka://{server}/{topic}`` and
         ``mongodb://{server}/{db}/{coll}`` as the Kafka and mongo providers write them, else
-        ``atlas-stream-processing://{workspace}/{connection}/{name}``."""
+        ``atlas-stream-processing://{workspace}/{connection}[/{local_name}]``."""
         if self.namespace.startswith("kafka://"):
             return f"{self.namespace}/{quote(self.name, safe='')}"
         if self.namespace.startswith("mongodb://"):
             db, dot, coll = self.name.partition(".")
             if dot and db and coll:
                 return f"{self.namespace}/{quote(db, safe='')}/{quote(coll, safe='')}"
-        return f"{self.asp_namespace}/{quote(self.name, safe='')}"
+        return workspace_uri(self.workspace, self.connection, self.local_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +101,20 @@ def workspace_of(host: str, port: int | None = None) -> str:
     return host if port in (None, MONGODB_DEFAULT_PORT) else f"{host}:{port}"
 
 
-def asp_namespace(workspace: str, connection: str) -> str:
-    return f"{SCHEME}://{workspace}/{quote(connection, safe='')}"
+def workspace_namespace(workspace: str) -> str:
+    """``atlas-stream-processing://{workspace}``: the workspace as a data source."""
+    return f"{SCHEME}://{workspace}"
+
+
+def workspace_name(connection: str, local_name: str | None = None) -> str:
+    """A dataset's name in its workspace: ``{connection}`` or ``{connection}/{local_name}``."""
+    return connection if local_name is None else f"{connection}/{local_name}"
+
+
+def workspace_uri(workspace: str, connection: str, local_name: str | None = None) -> str:
+    """Namespace and name as one URI (each path segment percent-encoded)."""
+    path = [connection] if local_name is None else [connection, local_name]
+    return "/".join([workspace_namespace(workspace), *(quote(part, safe="") for part in path)])
 
 
 # -- the connection registry -------------------------------------------------------------------
@@ -154,10 +187,15 @@ class _Namer:
                 self.unnamed.append(f"{role}: connectionName {spec.get('connectionName')!r}")
             return
         entry = self.registry.get(connection, {})
-        fallback = asp_namespace(self.workspace, connection)
 
-        def made(namespace: str | None, name: str) -> LineageDataset:
-            return LineageDataset(namespace or fallback, name, connection, role, fallback)
+        def made(namespace: str | None, local_name: str | None) -> LineageDataset:
+            """Named in ``namespace`` (a registry server's) or else in the workspace's."""
+            if not namespace:
+                namespace = workspace_namespace(self.workspace)
+                name = workspace_name(connection, local_name)
+            else:
+                name = local_name or connection
+            return LineageDataset(namespace, name, connection, role, self.workspace, local_name)
 
         if "topic" in spec:
             server = kafka_server(entry)
@@ -187,7 +225,7 @@ class _Namer:
                 else:
                     yield made(None, name)
                 return
-        yield made(None, connection)
+        yield made(None, None)
 
 
 def _stage(stage: Any) -> tuple[str, Any]:

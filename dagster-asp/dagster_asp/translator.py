@@ -34,8 +34,10 @@ class DagsterAspTranslator:
     """Names a processor's datasets as Dagster assets (subclass to change the defaults)."""
 
     def get_asset_key(self, dataset: LineageDataset) -> dg.AssetKey:
-        """``[connection, *name split on "."]`` (a topic, ``db.coll``, or the connection)."""
-        parts = [part for part in dataset.name.split(".") if part]
+        """``[connection, *local name split on "."]`` (a topic, ``db.coll``; none for the
+        connection itself)."""
+        local = dataset.connection if dataset.local_name is None else dataset.local_name
+        parts = [part for part in local.split(".") if part]
         if parts == [dataset.connection]:
             parts = []
         return dg.AssetKey([dataset.connection, *parts])

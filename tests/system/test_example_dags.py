@@ -42,10 +42,16 @@ class Run:
 
 
 def dags_test(
-    home: Path, dag_id: str, *, deferrable: bool, conf: dict[str, Any] | None = None
+    home: Path,
+    dag_id: str,
+    *,
+    deferrable: bool,
+    conf: dict[str, Any] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Run:
-    """``airflow dags test dag_id`` in a subprocess; its task states and return values."""
-    env = dict(os.environ)
+    """``airflow dags test dag_id`` in a subprocess (with ``env_extra`` in its environment);
+    its task states and return values."""
+    env = {**os.environ, **(env_extra or {})}
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLES)
     env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = str(deferrable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

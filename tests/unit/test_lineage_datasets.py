@@ -6,7 +6,6 @@ import pytest
 
 from asp_core.lineage import (
     LineageDataset,
-    asp_namespace,
     kafka_server,
     mongodb_server,
     pipeline_lineage,
@@ -30,8 +29,8 @@ def names(datasets):
     return [(d.namespace, d.name) for d in datasets]
 
 
-def asp(connection):
-    return f"atlas-stream-processing://{WS}/{connection}"
+#: The workspace's namespace: datasets the registry does not locate are named in it.
+ASP = f"atlas-stream-processing://{WS}"
 
 
 def lineage(pipeline, dlq=None, connections=REGISTRY):
@@ -77,17 +76,12 @@ def test_what_the_registry_does_not_locate_falls_back_to_the_workspace_namespace
         ],
         dlq={"connectionName": "cluster0", "db": "solar", "coll": "dlq"},
     )  # fmt: skip
-    assert names(found.inputs) == [
-        (asp("sample_stream_solar"), "sample_stream_solar"),
-        (asp("cluster0"), "ref.devices"),
-    ]
+    assert names(found.inputs) == [(ASP, "sample_stream_solar"), (ASP, "cluster0/ref.devices")]
     assert [d.role for d in found.inputs] == ["source", "lookup"]
-    assert names(found.outputs) == [
-        (asp("cluster0"), "solar.readings"),
-        (asp("cluster0"), "solar.dlq"),
-    ]
+    assert names(found.outputs) == [(ASP, "cluster0/solar.readings"), (ASP, "cluster0/solar.dlq")]
     assert [d.role for d in found.outputs] == ["merge", "dlq"]
-    assert found.outputs[1].asset_uri == f"{asp('cluster0')}/solar.dlq"
+    assert found.outputs[1].asset_uri == f"{ASP}/cluster0/solar.dlq"
+    assert found.inputs[0].asset_uri == f"{ASP}/sample_stream_solar"
 
 
 def test_inline_documents_are_no_dataset_and_the_test_log_is_one():
@@ -95,14 +89,15 @@ def test_inline_documents_are_no_dataset_and_the_test_log_is_one():
         [{"$source": {"documents": [{"a": 1}]}}, {"$emit": {"connectionName": "__testLog"}}]
     )
     assert found.inputs == ()
-    assert names(found.outputs) == [(asp("__testLog"), "__testLog")]
+    assert names(found.outputs) == [(ASP, "__testLog")]
+    assert found.outputs[0].local_name is None
     assert found  # something to report
 
 
 def test_an_unknown_connection_is_named_in_the_workspace_namespace():
     found = lineage([{"$source": {"connectionName": "kafkaX", "topic": "t"}}], connections=[])
-    assert names(found.inputs) == [(asp("kafkaX"), "t")]
-    assert found.inputs[0].asset_uri == f"{asp('kafkaX')}/t"
+    assert names(found.inputs) == [(ASP, "kafkaX/t")]
+    assert found.inputs[0].asset_uri == f"{ASP}/kafkaX/t"
 
 
 def test_targets_chosen_per_document_are_left_out_and_said():
@@ -130,7 +125,7 @@ def test_windows_and_sub_pipelines_are_searched_for_lookups():
             {"$emit": {"connectionName": "kafka1", "topic": "out"}},
         ]
     )  # fmt: skip
-    assert names(found.inputs) == [("kafka://broker1:9093", "in"), (asp("cluster0"), "r.c")]
+    assert names(found.inputs) == [("kafka://broker1:9093", "in"), (ASP, "cluster0/r.c")]
 
 
 def test_a_database_change_stream_and_duplicates():
@@ -141,7 +136,7 @@ def test_a_database_change_stream_and_duplicates():
             {"$emit": {"connectionName": "kafka1", "topic": "out"}},
         ]
     )
-    assert names(found.inputs) == [(asp("cluster0"), "shop")]
+    assert names(found.inputs) == [(ASP, "cluster0/shop")]
     assert len(found.outputs) == 1
 
 
@@ -178,6 +173,35 @@ def test_workspace_names_leave_out_the_default_port():
 
 
 def test_asset_uris_percent_encode_names():
-    namespace = asp_namespace(WS, "c d")
-    dataset = LineageDataset(namespace, "a/b", "c d", "emit", namespace)
-    assert dataset.asset_uri == f"atlas-stream-processing://{WS}/c%20d/a%2Fb"
+    dataset = LineageDataset(ASP, "c d/a/b", "c d", "emit", WS, "a/b")
+    assert dataset.asset_uri == f"{ASP}/c%20d/a%2Fb"
+    alone = LineageDataset(ASP, "c d", "c d", "source", WS)
+    assert alone.asset_uri == f"{ASP}/c%20d"
+
+
+def test_the_connection_is_named_once_and_the_port_kept():
+    found = pipeline_lineage(
+        [{"$source": {"connectionName": "sample_stream_solar"}},
+         {"$emit": {"connectionName": "__testLog"}}],
+        workspace=workspace_of("127.0.0.1", 40001),
+    )  # fmt: skip
+    assert names(found.inputs) == [
+        ("atlas-stream-processing://127.0.0.1:40001", "sample_stream_solar")
+    ]
+    assert names(found.outputs) == [("atlas-stream-processing://127.0.0.1:40001", "__testLog")]
+
+
+def test_a_topic_named_like_its_connection_is_not_the_connection():
+    found = lineage(
+        [{"$source": {"connectionName": "orders"}},
+         {"$emit": {"connectionName": "orders", "topic": "orders"}}],
+        connections=[],
+    )  # fmt: skip
+    assert names(found.inputs) == [(ASP, "orders")]
+    assert names(found.outputs) == [(ASP, "orders/orders")]
+
+
+def test_registry_names_keep_their_name_in_the_workspace():
+    (dataset,) = lineage([{"$source": {"connectionName": "kafka1", "topic": "t"}}]).inputs
+    assert dataset.named_by_registry
+    assert (dataset.workspace_namespace, dataset.workspace_name) == (ASP, "kafka1/t")
