@@ -15,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 TERM_GRACE = 15.0
-ENV_NAMES = ("AIRFLOW_CONN_ASP_DEFAULT", "ASP_HOST", "ASP_PORT", "ASP_USERNAME", "ASP_PASSWORD")
-ENV_NAMES += ("ASP_TLS_CA_FILE",)
+ENV_NAMES = (
+    "AIRFLOW_CONN_ASP_DEFAULT",
+    "ASP_HOST",
+    "ASP_PORT",
+    "ASP_USERNAME",
+    "ASP_PASSWORD",
+    "ASP_TLS_CA_FILE",
+)
 
 
 @dataclass
