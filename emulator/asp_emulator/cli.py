@@ -124,6 +124,9 @@ def fail_main(args: argparse.Namespace) -> int:
         target: dict[str, Any] = {"host": args.uri}
     else:
         missing = [n for n in ("ASP_HOST", "ASP_USERNAME", "ASP_PASSWORD") if not os.environ.get(n)]
+        port = os.environ.get("ASP_PORT") or "27017"
+        if not port.isdigit():
+            missing.append("ASP_PORT (a number)")
         if missing:
             print(
                 f"asp-emulator fail: give --uri, or set {', '.join(missing)} "
@@ -133,7 +136,7 @@ def fail_main(args: argparse.Namespace) -> int:
             return 2
         target = {
             "host": os.environ["ASP_HOST"],
-            "port": int(os.environ.get("ASP_PORT") or 27017),
+            "port": int(port),
             "username": os.environ["ASP_USERNAME"],
             "password": os.environ["ASP_PASSWORD"],
         }

@@ -129,3 +129,7 @@ def test_the_cli_takes_a_uri_and_says_why_it_failed(
     usage = fail_cli(name, "--message", "m", env=bare_env())
     assert usage.returncode == 2
     assert "ASP_HOST" in usage.stderr
+    bad_port = {**bare_env(), "ASP_HOST": "127.0.0.1", "ASP_USERNAME": "u", "ASP_PASSWORD": "p"}
+    usage = fail_cli(name, "--message", "m", env={**bad_port, "ASP_PORT": "port"})
+    assert usage.returncode == 2
+    assert "ASP_PORT (a number)" in usage.stderr
