@@ -78,7 +78,7 @@ def run_results(env: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
 
 def show(states: dict[str, str], values: dict[str, Any]) -> None:
     """Print the account of the run."""
-    order = ["create", "start", "wait_until_running", "sample", "stats", "stop", "drop", "watcher"]
+    order = ["create", "start", "wait_until_running", "sample", "stats", "stop", "drop"]
     print("\nTasks")
     for task_id in order:
         print(f"  {task_id:<20} {states.get(task_id, '?')}")

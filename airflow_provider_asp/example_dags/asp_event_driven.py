@@ -11,6 +11,8 @@
   watcher, an ``AspProcessorStateEventTrigger``, tells each time the processor FAILS; the DAG
   reports the server's ``errorMsg`` and ``errorCode`` and restarts the processor when the
   server calls the error retryable.
+- ``asp_event_driven_stop`` (run it by hand) stops and drops the processor. Pause the two
+  scheduled DAGs as well to stop their watchers (they keep watching for the processor).
 
 The watchers run while their DAG is unpaused, in a triggerer started without ``--queues``.
 One run may carry several events (all those since the previous run): loop over them.
@@ -25,7 +27,9 @@ from airflow.sdk import DAG, Asset, AssetWatcher, Param, task
 
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
+    AspDropProcessorOperator,
     AspStartProcessorOperator,
+    AspStopProcessorOperator,
 )
 from airflow_provider_asp.triggers.events import (
     AspProcessorOutputEventTrigger,
@@ -131,3 +135,17 @@ with DAG(
 
     restart = AspStartProcessorOperator(task_id="restart", processor_name=PROCESSOR)
     retryable(report_failure()) >> restart
+
+with DAG(
+    dag_id="asp_event_driven_stop",
+    description="Stop and drop the processor the deploy DAG made",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    tags=["asp", "example"],
+):
+    # Its drop is its work, not a cleanup: no setup/teardown here.
+    (
+        AspStopProcessorOperator(task_id="stop", processor_name=PROCESSOR, missing_ok=True)
+        >> AspDropProcessorOperator(task_id="drop", processor_name=PROCESSOR)
+    )

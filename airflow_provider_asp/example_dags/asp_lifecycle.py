@@ -1,11 +1,10 @@
 """A stream processor's whole life: create, start, wait until running, sample, stats, stop.
 
-The drop at the end is a teardown (``trigger_rule="all_done"``): it runs even when a task
-before it failed, so no processor is left behind. Because that drop succeeds even then, a
-``watcher`` task (the pattern of Airflow's own system tests) fails the run when any task
-failed, so a failure is never hidden behind a clean teardown. Set ``[operators] default_deferrable``
-(``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=True``) to wait in the triggerer instead of a
-worker slot.
+``create`` is a setup and the drop at the end its teardown (Airflow's setup/teardown): the
+drop runs once the create succeeded, even when a task between them failed, so no processor
+is left behind, and the run's state ignores it, so a failure is never hidden behind a clean
+drop. Set ``[operators] default_deferrable`` (``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=True``)
+to wait in the triggerer instead of a worker slot.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import DAG
 
 from airflow_provider_asp.operators.asp import (
     AspCreateProcessorOperator,
@@ -61,12 +59,6 @@ with DAG(
     sample = AspSampleProcessorOperator(task_id="sample", processor_name=name, limit=5, timeout=60)
     stats = AspGetProcessorStatsOperator(task_id="stats", processor_name=name)
     stop = AspStopProcessorOperator(task_id="stop", processor_name=name)
-    drop = AspDropProcessorOperator(task_id="drop", processor_name=name, trigger_rule="all_done")
+    drop = AspDropProcessorOperator(task_id="drop", processor_name=name)
 
-    @task(trigger_rule="one_failed", retries=0)
-    def watcher() -> None:
-        """Runs only when a task failed, and fails the run with it."""
-        raise AirflowFailException("A task of this run failed; the processor was dropped.")
-
-    create >> start >> running >> sample >> stats >> stop >> drop
-    [create, start, running, sample, stats, stop, drop] >> watcher()
+    create >> start >> running >> sample >> stats >> stop >> drop.as_teardown(setups=create)

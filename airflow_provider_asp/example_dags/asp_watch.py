@@ -1,7 +1,8 @@
 """Wait, without holding a worker, for a processor's output to show a document that matters.
 
 ``AspProcessorSampleSensor`` reads the processor's sample cursor until a document matches the
-MongoDB query in ``match``; the matching documents go to XCom and on to a ``@task``.
+MongoDB query in ``match``; the matching documents go to XCom and on to a ``@task``. The
+deploy is a setup and the drop its teardown: the processor goes whatever happened between.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_asp.operators.asp import (
     AspDeployProcessorOperator,
@@ -53,14 +53,7 @@ with DAG(
         print(message)
         return message
 
-    drop = AspDropProcessorOperator(task_id="drop", processor_name=NAME, trigger_rule="all_done")
+    drop = AspDropProcessorOperator(task_id="drop", processor_name=NAME)
 
-    @task(trigger_rule="one_failed", retries=0)
-    def watcher() -> None:
-        """Runs only when a task failed, and fails the run with it (the drop still ran)."""
-        raise AirflowFailException("A task of this run failed; the processor was dropped.")
-
-    reported = report(hot_panel.output)
     deploy >> hot_panel
-    reported >> drop
-    [deploy, hot_panel, reported, drop] >> watcher()
+    report(hot_panel.output) >> drop.as_teardown(setups=deploy)

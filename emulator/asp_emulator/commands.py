@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from asp_emulator import protocol
+from asp_emulator import control, protocol
 from asp_emulator.auth import (
     ATLAS_ADMIN,
     X509,
@@ -27,6 +27,7 @@ from asp_emulator.auth import (
 from asp_emulator.engine import Connections
 from asp_emulator.errors import (
     AUTHENTICATION_FAILED,
+    COMMAND_FAILED,
     COMMAND_NOT_FOUND,
     INVALID_NAMESPACE,
     OVERFLOW,
@@ -51,6 +52,7 @@ from asp_emulator.protocol import (
     StartSample,
     Stats,
 )
+from asp_emulator.testing import Failure, ProcessorKnobs
 from asp_emulator.wire import nesting_exceeds
 
 MAX_WIRE_VERSION = 21  # MongoDB 7.0: inside what pymongo 4.13 to 4.20 accept
@@ -125,6 +127,8 @@ class Command(Generic[R]):
     parse: Callable[[Mapping[str, Any]], R]
     handler: Callable[[Dispatcher, Session, R], Reply]
     auth: bool = True
+    emulator: bool = False
+    """The emulator's own control command (:mod:`asp_emulator.control`), not Atlas's."""
 
 
 class Dispatcher:
@@ -139,8 +143,10 @@ class Dispatcher:
         workspace_name: str = "emulator",
         reply_shape: ReplyShape = "live",
         limits: Limits = DEFAULT_LIMITS,
+        knobs: ProcessorKnobs | None = None,
     ) -> None:
         self.authenticator = authenticator
+        self.knobs = knobs
         self.registry = registry
         self.connections = connections
         self.workspace_name = workspace_name
@@ -354,6 +360,18 @@ class Dispatcher:
         defaults = self.registry.defaults
         return protocol.defaults_reply(defaults.default_tier, defaults.max_tier)
 
+    # -- the emulator's own control commands ----------------------------------------------
+    def _fail_processor(self, session: Session, request: control.FailProcessor) -> Reply:
+        if self.knobs is None:
+            raise CommandError(COMMAND_NOT_FOUND, f"no such command: '{control.FAIL_PROCESSOR}'")
+        failure = Failure(request.message, request.code, request.retryable)
+        try:
+            self.knobs.fail(request.name, failure, request.after_documents)
+        except ValueError as exc:  # not STARTED
+            raise CommandError(COMMAND_FAILED, f"{control.FAIL_PROCESSOR}: {exc}") from exc
+        state = self.registry.get(request.name).state
+        return {"ok": 1.0, "name": request.name, "state": state}
+
 
 def _open(handler: Callable[[Dispatcher, Session, Document], Reply]) -> Command[Document]:
     """A command anyone may send (handshake, authentication, sessions); its handler reads
@@ -389,7 +407,14 @@ COMMANDS: Mapping[str, Command[Any]] = {
     "listStreamConnections": Command(protocol.parse_listing, Dispatcher._list_connections),
     "processStreamProcessor": Command(protocol.parse_process, Dispatcher._process),
     "listWorkspaceDefaults": Command(protocol.parse_no_arguments, Dispatcher._defaults),
+    # the emulator's own, never Atlas's: as authenticated as the ASP commands
+    control.FAIL_PROCESSOR: Command(
+        control.parse_fail_processor, Dispatcher._fail_processor, emulator=True
+    ),
 }
 """Every command the workspace answers, by name; anything else is CommandNotFound (59)."""
 
-ASP_COMMANDS = frozenset(name for name, command in COMMANDS.items() if command.auth)
+ASP_COMMANDS = frozenset(
+    name for name, command in COMMANDS.items() if command.auth and not command.emulator
+)
+EMULATOR_COMMANDS = frozenset(name for name, command in COMMANDS.items() if command.emulator)

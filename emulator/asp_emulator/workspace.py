@@ -149,6 +149,7 @@ class Workspace:
             workspace_name=workspace_name,
             reply_shape=reply_shape,
             limits=self.limits,
+            knobs=self._knobs,
         )
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

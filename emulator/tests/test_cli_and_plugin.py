@@ -151,3 +151,64 @@ def test_bad_limits_and_subjects_are_usage_errors(capsys: pytest.CaptureFixture[
     assert "Limits.max_connections must be a positive integer" in capsys.readouterr().err
     assert main(["serve", "--x509-user", "not a subject"]) == 2
     assert "not an RFC 2253 subject" in capsys.readouterr().err
+
+
+#: Quotes, a dollar, a space and a backslash: the lines must survive a shell as they are.
+AWKWARD_PASSWORD = 'it\'s "$HOME" \\ `x`'
+
+
+def test_serve_prints_the_lines_a_user_pastes(tmp_path: Any) -> None:
+    env_file = tmp_path / "asp-emulator.env"
+    user = f"o'ps:{AWKWARD_PASSWORD}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asp_emulator",
+            "serve",
+            "--user",
+            user,
+            "--env-file",
+            str(env_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline())
+        assert process.stdout.readline().startswith("# ")
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(2)]
+        assert lines[0].startswith("export AIRFLOW_CONN_ASP_DEFAULT='")
+        assert lines[1].startswith("export ASP_HOST=127.0.0.1 ASP_PORT=")
+        assert env_file.read_text().splitlines() == lines
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        names = ["AIRFLOW_CONN_ASP_DEFAULT", "ASP_HOST", "ASP_PORT", "ASP_USERNAME"]
+        names += ["ASP_PASSWORD", "ASP_TLS_CA_FILE"]
+        script = "\n".join([*lines, *(f'printf "%s\\0" "${name}"' for name in names)])
+        shell = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+        )
+        values = dict(zip(names, shell.stdout.split("\0"), strict=False))
+        assert json.loads(values.pop("AIRFLOW_CONN_ASP_DEFAULT")) == {
+            "conn_type": "asp",
+            "host": "127.0.0.1",
+            "port": ready["port"],
+            "login": "o'ps",
+            "password": AWKWARD_PASSWORD,
+            "extra": {"tls_ca_file": ready["ca_file"]},
+        }
+        assert values == {
+            "ASP_HOST": "127.0.0.1",
+            "ASP_PORT": str(ready["port"]),
+            "ASP_USERNAME": "o'ps",
+            "ASP_PASSWORD": AWKWARD_PASSWORD,
+            "ASP_TLS_CA_FILE": ready["ca_file"],
+        }
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        assert not env_file.exists()  # its CA file is gone too
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
