@@ -36,32 +36,30 @@ def asp_check_specs(asset_keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckSpec
     ]
 
 
+def _check_fields(judgement: Judgement, asset_key: dg.AssetKey, check_name: str) -> dict[str, Any]:
+    """What an evaluation and a result of the check both carry."""
+    return {
+        "asset_key": asset_key,
+        "check_name": check_name,
+        "passed": judgement.passed,
+        "metadata": judgement.metadata,
+        "severity": dg.AssetCheckSeverity(judgement.severity),
+        "description": judgement.description,
+    }
+
+
 def check_evaluation(
     judgement: Judgement, asset_key: dg.AssetKey, check_name: str
 ) -> dg.AssetCheckEvaluation:
     """A runless evaluation of the check (what a sensor yields in ``asset_events``)."""
-    return dg.AssetCheckEvaluation(
-        asset_key=asset_key,
-        check_name=check_name,
-        passed=judgement.passed,
-        metadata=judgement.metadata,
-        severity=dg.AssetCheckSeverity(judgement.severity),
-        description=judgement.description,
-    )
+    return dg.AssetCheckEvaluation(**_check_fields(judgement, asset_key, check_name))
 
 
 def check_result(
     judgement: Judgement, asset_key: dg.AssetKey, check_name: str
 ) -> dg.AssetCheckResult:
     """The check's result inside a run (what the processor's multi-asset yields)."""
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check_name,
-        passed=judgement.passed,
-        metadata=judgement.metadata,
-        severity=dg.AssetCheckSeverity(judgement.severity),
-        description=judgement.description,
-    )
+    return dg.AssetCheckResult(**_check_fields(judgement, asset_key, check_name))
 
 
 def evaluate_processor_running(
