@@ -1,0 +1,32 @@
+"""The Atlas Administration API v2 for stream processing: workspaces and the connection
+registry (:class:`AdminClient`), with service-account or API-key credentials."""
+
+from asp_core.admin.auth import TOKENS, ApiKey, ServiceAccount, TokenCache
+from asp_core.admin.client import ATLAS_URL, AdminClient
+from asp_core.admin.errors import (
+    AdminApiError,
+    AdminAuthenticationError,
+    AdminForbiddenError,
+    AdminNotFoundError,
+    AdminRateLimitedError,
+    AdminRequestError,
+    AdminServerError,
+    AdminTimeoutError,
+)
+
+__all__ = [
+    "ATLAS_URL",
+    "TOKENS",
+    "AdminApiError",
+    "AdminAuthenticationError",
+    "AdminClient",
+    "AdminForbiddenError",
+    "AdminNotFoundError",
+    "AdminRateLimitedError",
+    "AdminRequestError",
+    "AdminServerError",
+    "AdminTimeoutError",
+    "ApiKey",
+    "ServiceAccount",
+    "TokenCache",
+]

@@ -1,0 +1,80 @@
+"""Errors of the Admin API client. Messages name the request (method and path) and what
+Atlas said; never a credential, a token or a request body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asp_core.errors import AspError, Unretryable
+
+#: The project roles that may manage workspaces and connections.
+WRITER_ROLES = "Project Owner or Project Stream Processing Owner"
+
+
+class AdminApiError(AspError):
+    """The Admin API answered with an error; ``status`` is the HTTP status (None when no
+    answer came), ``error_code`` Atlas's ``errorCode``."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, error_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class AdminRateLimitedError(AdminApiError):
+    """429 after every retry the client allows; ``retry_after``: the seconds Atlas asked
+    to wait (None without ``Retry-After``)."""
+
+    retry_after: float | None = None
+
+
+class AdminServerError(AdminApiError):
+    """5xx after every retry the client allows (or a write whose outcome stayed unknown)."""
+
+
+class AdminTimeoutError(AdminApiError):
+    """No answer within the timeout (connect, read or the whole retried call)."""
+
+
+class AdminRequestError(Unretryable, AdminApiError):
+    """A 4xx no retry can fix: bad input (400), an unserved version (406), a conflict (409)."""
+
+
+class AdminAuthenticationError(Unretryable, AdminApiError):
+    """401: the credential was refused (after one token refresh for a service account)."""
+
+
+class AdminForbiddenError(Unretryable, AdminApiError):
+    """403: the credential lacks the role, or the caller's IP is not on the access list."""
+
+
+class AdminNotFoundError(Unretryable, AdminApiError, LookupError):
+    """404: no such workspace or connection."""
+
+
+def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
+    """The error for an answer ``status`` with Atlas's error document ``body``."""
+    doc = body if isinstance(body, dict) else {}
+    code = doc.get("errorCode") if isinstance(doc.get("errorCode"), str) else None
+    detail = doc.get("detail") if isinstance(doc.get("detail"), str) else ""
+    said = f": {detail}" if detail else ""
+    where = f"{method} {path} answered {status}"
+    kwargs: dict[str, Any] = {"status": status, "error_code": code}
+    if status == 401:
+        return AdminAuthenticationError(f"{where} (credential refused){said}", **kwargs)
+    if status == 403:
+        return AdminForbiddenError(
+            f"{where}{said}. The credential needs the {WRITER_ROLES} role on this project "
+            "(and, where the organization requires one, an API access list entry for this "
+            "address).",
+            **kwargs,
+        )
+    if status == 404:
+        return AdminNotFoundError(f"{where} (not found){said}", **kwargs)
+    if status == 429:
+        return AdminRateLimitedError(f"{where} (rate limited){said}", **kwargs)
+    if status >= 500:
+        return AdminServerError(f"{where} (server error){said}", **kwargs)
+    return AdminRequestError(f"{where}{said}", **kwargs)
