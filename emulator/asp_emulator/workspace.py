@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from asp_emulator import protocol, wire
+from asp_emulator.admin import AdminFault, AdminFaults, AdminServer, Credentials, Project
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -85,6 +86,12 @@ class Workspace:
     ``transition_delay`` makes start and stop take effect that many seconds after they are
     acknowledged.
 
+    With ``admin_api`` it also serves the Atlas Administration API (first slice: workspaces
+    and the connection registry of project ``project_id``) over HTTPS at :attr:`admin_url`,
+    on 127.0.0.1, sharing the wire's connection registry; connections created there are
+    READY ``admin_ready_delay`` seconds later, deletions are gone ``admin_delete_delay``
+    seconds after their 202, and tokens last ``admin_token_ttl`` seconds.
+
     >>> with Workspace(users={"admin": "secret"}) as ws:            # doctest: +SKIP
     ...     MongoClient(ws.uri).admin.command({"listStreamProcessors": 1})
     """
@@ -107,6 +114,11 @@ class Workspace:
         x509_users: Mapping[str, Sequence[str]] | Iterable[str] = (),
         limits: Limits | None = None,
         transition_delay: float = 0.0,
+        admin_api: bool = False,
+        project_id: str = "0123456789abcdef01234567",
+        admin_ready_delay: float = 0.0,
+        admin_delete_delay: float = 0.0,
+        admin_token_ttl: float = 3600.0,
     ) -> None:
         if reply_shape not in REPLY_SHAPES:
             raise ValueError(f"reply_shape must be one of {REPLY_SHAPES}, not {reply_shape!r}")
@@ -151,6 +163,23 @@ class Workspace:
             limits=self.limits,
             knobs=self._knobs,
         )
+        self.workspace_name = workspace_name
+        self.project_id = project_id
+        self._admin: AdminServer | None = None
+        self.admin_port = 0
+        if admin_api:
+            _check_delay(admin_ready_delay)
+            _check_delay(admin_delete_delay)
+            project = Project(
+                project_id,
+                workspace_name,
+                self.connections,
+                lambda: [f"{self.host}:{self.port}"],
+                {"tier": default_tier, "maxTierSize": max_tier},
+                ready_delay=admin_ready_delay,
+                delete_delay=admin_delete_delay,
+            )
+            self._admin = AdminServer(project, Credentials(admin_token_ttl), AdminFaults())
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -179,6 +208,11 @@ class Workspace:
                 self.port = loop.run_until_complete(
                     self._server.start(self.host, self._requested_port)
                 )
+                if self._admin is not None:
+                    assert self.tls is not None
+                    self.admin_port = loop.run_until_complete(
+                        self._admin.start(server_context(self.tls))
+                    )
                 loop.call_soon(self._registry.open)
             except BaseException as exc:
                 failure.append(exc)
@@ -201,6 +235,8 @@ class Workspace:
 
     async def _shutdown(self) -> None:
         await self._registry.shutdown()
+        if self._admin is not None:
+            await self._admin.close()
         if self._server is not None:
             await self._server.close()
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -357,6 +393,98 @@ class Workspace:
             return f"asp://{self.host}:{self.port}/?{query}"
         credentials = f"{quote(conn['login'], safe='')}:{quote(conn['password'], safe='')}"
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
+
+    # -- the Admin API (admin_api=True) ------------------------------------------------------
+    def _admin_server(self) -> AdminServer:
+        if self._admin is None:
+            raise RuntimeError("the Admin API is served by Workspace(admin_api=True) only")
+        return self._admin
+
+    @property
+    def admin_url(self) -> str:
+        """The Admin API's base URL (``https://127.0.0.1:<port>``); trust :attr:`ca_file`."""
+        self._admin_server()
+        if not self.admin_port:
+            raise RuntimeError("workspace not started")
+        return f"https://127.0.0.1:{self.admin_port}"
+
+    def service_account(self, role: str = "GROUP_OWNER") -> tuple[str, str]:
+        """A new service account with this project role: ``(client_id, client_secret)``."""
+        admin = self._admin_server()
+
+        async def make() -> tuple[str, str]:
+            cred = admin.credentials.new("sa", role)
+            return cred.id, cred.secret
+
+        return self._call(make)
+
+    def api_key(self, role: str = "GROUP_OWNER") -> tuple[str, str]:
+        """A new API key with this project role: ``(public_key, private_key)``."""
+        admin = self._admin_server()
+
+        async def make() -> tuple[str, str]:
+            cred = admin.credentials.new("key", role)
+            return cred.id, cred.secret
+
+        return self._call(make)
+
+    def inject_admin_fault(
+        self,
+        method: str = "*",
+        path: str = "*",
+        *,
+        status: int = 500,
+        times: int = 1,
+        retry_after: int | None = None,
+        after_effect: bool = False,
+        silent: bool = False,
+    ) -> AdminFault:
+        """Answer the next ``times`` Admin API requests matching ``method`` and ``path``
+        (fnmatch patterns on the URL path) with ``status`` (and ``Retry-After``), after the
+        effect with ``after_effect``, or never (until stop) with ``silent``."""
+        admin = self._admin_server()
+        fault = AdminFault(method, path, status, times, retry_after, after_effect, silent)
+
+        async def arm() -> AdminFault:
+            return admin.faults.add(fault)
+
+        return self._call(arm)
+
+    def clear_admin_faults(self) -> None:
+        """Disarm every Admin API fault."""
+        admin = self._admin_server()
+
+        async def clear() -> None:
+            admin.faults.clear()
+
+        self._call(clear)
+
+    def expire_admin_tokens(self) -> None:
+        """Make every Bearer token issued so far expire now."""
+        admin = self._admin_server()
+
+        async def expire() -> None:
+            admin.credentials.expire_tokens()
+
+        self._call(expire)
+
+    def finish_admin_transitions(self) -> None:
+        """Make pending connections READY and pending deletions gone, now."""
+        admin = self._admin_server()
+
+        async def finish() -> None:
+            admin.project.finish_transitions()
+
+        self._call(finish)
+
+    @property
+    def admin_tokens_issued(self) -> int:
+        """How many Bearer tokens ``/api/oauth/token`` has issued."""
+        return self._admin_server().credentials.tokens_issued
+
+    def admin_request_counts(self) -> dict[str, int]:
+        """Admin API requests received, by ``"METHOD route"`` (``"POST connections"``)."""
+        return dict(self._admin_server().request_counts)
 
     # -- inspection and control from tests ----------------------------------------------
     def _call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -59,7 +59,7 @@ def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
     doc = body if isinstance(body, dict) else {}
     code = doc.get("errorCode") if isinstance(doc.get("errorCode"), str) else None
     detail = doc.get("detail") if isinstance(doc.get("detail"), str) else ""
-    said = f": {detail}" if detail else ""
+    said = f": {detail.rstrip('.')}" if detail else ""
     where = f"{method} {path} answered {status}"
     kwargs: dict[str, Any] = {"status": status, "error_code": code}
     if status == 401:

@@ -63,6 +63,20 @@ class Connections:
             elif existing != type:
                 raise ValueError(f"connection {name!r} already exists with type {existing!r}")
 
+    def remove(self, name: str) -> bool:
+        """Unregister a connection and drop its data (the built-ins stay); whether it was
+        there. Processors already reading it keep what they hold."""
+        if name in (SOLAR, TEST_LOG):
+            raise ValueError(f"connection {name!r} is built in")
+        with self._lock:
+            if self._types.pop(name, None) is None:
+                return False
+            for logs in (self._logs, self._emitted):
+                for key in [k for k in logs if k[0] == name]:
+                    del logs[key]
+            self._clients.pop(name, None)
+            return True
+
     def list(self) -> builtins.list[dict[str, str]]:
         """``[{"name": ..., "type": ...}]`` in insertion order."""
         with self._lock:

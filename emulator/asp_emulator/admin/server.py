@@ -1,0 +1,275 @@
+"""The emulated Admin API over HTTPS: an aiohttp web server in the wire server's event loop,
+with the same TLS context, on 127.0.0.1.
+
+Each request goes through, in order: faults, authentication (Bearer or Digest; 401), the
+version in ``Accept`` (406 naming the versions the endpoint serves), the role (403 for a
+read-only role's writes), the body's ``Content-Type`` (415), then the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import BasicAuth, web
+
+from asp_emulator.admin.credentials import ROLES, Credential, Credentials
+from asp_emulator.admin.faults import AdminFaults
+from asp_emulator.admin.project import ApiError, Project
+
+log = logging.getLogger(__name__)
+
+V1 = "2023-02-01"
+V_SAMPLE = "2024-08-05"
+GROUP = "/api/atlas/v2/groups/{groupId}"
+#: route name -> (path, the versions it serves)
+ROUTES = {
+    "workspaces": (f"{GROUP}/streams", (V1,)),
+    "with_sample": (f"{GROUP}/streams:withSampleConnections", (V_SAMPLE,)),
+    "workspace": (f"{GROUP}/streams/{{tenantName}}", (V1,)),
+    "connections": (f"{GROUP}/streams/{{tenantName}}/connections", (V1,)),
+    "connection": (f"{GROUP}/streams/{{tenantName}}/connections/{{connectionName}}", (V1,)),
+}
+TOKEN_PATH = "/api/oauth/token"
+MAX_BODY = 1024 * 1024
+_VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+json")
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    406: "Not Acceptable",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CREDENTIAL: web.RequestKey[Credential] = web.RequestKey("credential", Credential)
+VERSION: web.RequestKey[str] = web.RequestKey("version", str)
+
+
+def error_response(status: int, code: str, detail: str, **headers: str) -> web.Response:
+    """Atlas's error document."""
+    body = {
+        "detail": detail,
+        "error": status,
+        "errorCode": code,
+        "parameters": [],
+        "reason": _REASONS.get(status, "Error"),
+    }
+    return web.json_response(body, status=status, headers=headers)
+
+
+class AdminServer:
+    """Serves :class:`Project` to clients holding :class:`Credentials`."""
+
+    def __init__(self, project: Project, credentials: Credentials, faults: AdminFaults) -> None:
+        self.project = project
+        self.credentials = credentials
+        self.faults = faults
+        self.request_counts: dict[str, int] = {}
+        self._closing: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, context: ssl.SSLContext) -> int:
+        """Listen on 127.0.0.1 (a free port); returns the port."""
+        self._closing = asyncio.Event()
+        app = web.Application(
+            middlewares=[self._faults, self._authenticate, self._check], client_max_size=MAX_BODY
+        )
+        app.router.add_post(TOKEN_PATH, self._token, name="token")
+        for name, (path, _) in ROUTES.items():
+            app.router.add_route("*", path, self._dispatch, name=name)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, handle_signals=False
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        server = site._server  # the port the OS chose
+        assert isinstance(server, asyncio.base_events.Server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Answer silent requests (503) and stop listening."""
+        if self._closing is not None:
+            self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- middlewares ------------------------------------------------------------------------
+    @web.middleware
+    async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.name or "unknown"
+        key = f"{request.method} {route}"
+        self.request_counts[key] = self.request_counts.get(key, 0) + 1
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            return await handler(request)
+        if fault.silent:
+            assert self._closing is not None
+            await self._closing.wait()
+            return error_response(503, "SERVICE_UNAVAILABLE", "The emulator is stopping.")
+        if fault.after_effect:
+            await handler(request)
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        code = "RATE_LIMITED" if fault.status == 429 else "UNEXPECTED_ERROR"
+        return error_response(fault.status, code, "Injected fault.", **headers)
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route.name == "token":
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        cred: Credential | None = None
+        if scheme.lower() == "bearer":
+            cred = self.credentials.bearer(value.strip())
+        elif scheme.lower() == "digest":
+            cred = self.credentials.digest(request.method, request.path_qs, value)
+        if cred is None:
+            detail = "You are not authorized for this resource."
+            return error_response(
+                401,
+                "UNAUTHORIZED",
+                detail,
+                **{"WWW-Authenticate": self.credentials.challenge()},
+            )
+        request[CREDENTIAL] = cred
+        return await handler(request)
+
+    @web.middleware
+    async def _check(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.name
+        if route not in ROUTES:
+            return await handler(request)
+        served = ROUTES[route][1]
+        asked = _VERSION.findall(request.headers.get("Accept", ""))
+        version = next((v for v in asked if v in served), None)
+        if version is None:
+            media = ", ".join(f"application/vnd.atlas.{v}+json" for v in served)
+            said = f"version {', '.join(asked)}" if asked else "no version"
+            return error_response(
+                406,
+                "INVALID_VERSION_DATE",
+                f"The Accept header names {said}; this endpoint serves {media}.",
+            )
+        request[VERSION] = version
+        if request.method != "GET" and not ROLES[request[CREDENTIAL].role]:
+            return error_response(
+                403,
+                "USER_UNAUTHORIZED",
+                "This action requires the Project Owner or Project Stream Processing Owner role.",
+            )
+        if request.match_info.get("groupId") != self.project.project_id:
+            return error_response(404, "GROUP_NOT_FOUND", "No project with that ID.")
+        if (
+            request.can_read_body
+            and request.content_type != f"application/vnd.atlas.{version}+json"
+        ):
+            return error_response(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Send Content-Type: application/vnd.atlas.{version}+json.",
+            )
+        return await handler(request)
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        try:
+            basic = BasicAuth.decode(request.headers.get("Authorization", ""))
+        except ValueError:
+            basic = None
+        form = await request.post()
+        if form.get("grant_type") != "client_credentials":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        token = basic and self.credentials.issue_token(basic.login, basic.password)
+        if not token:
+            return web.json_response({"error": "invalid_client"}, status=401)
+        ttl = int(self.credentials.token_ttl)
+        return web.json_response({"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        route = request.match_info.route.name
+        assert route is not None
+        ws = request.match_info.get("tenantName", "")
+        conn = request.match_info.get("connectionName", "")
+        media = f"application/vnd.atlas.{request[VERSION]}+json"
+        project = self.project
+        try:
+            body = await _body(request)
+            status, result = 200, None
+            match route, request.method:
+                case "workspaces", "GET":
+                    result = _page(request, project.list_workspaces())
+                case "workspaces", "POST":
+                    result = project.create_workspace(body, sample=False)
+                case "with_sample", "POST":
+                    result = project.create_workspace(body, sample=True)
+                case "workspace", "GET":
+                    include = request.query.get("includeConnections") == "true"
+                    result = project.workspace(ws, include_connections=include)
+                case "workspace", "PATCH":
+                    result = project.update_workspace(ws, body)
+                case "workspace", "DELETE":
+                    project.delete_workspace(ws)
+                    status = 202
+                case "connections", "GET":
+                    result = _page(request, project.connections(ws))
+                case "connections", "POST":
+                    result = project.create_connection(ws, body)
+                case "connection", "GET":
+                    result = project.connection(ws, conn)
+                case "connection", "PATCH":
+                    result = project.update_connection(ws, conn, body)
+                case "connection", "DELETE":
+                    project.delete_connection(ws, conn)
+                    status = 202
+                case _:
+                    raise ApiError(
+                        405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here."
+                    )
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.detail)
+        if result is None:
+            return web.Response(status=status, content_type=media, text="{}")
+        return web.Response(status=status, content_type=media, text=json.dumps(result))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.method not in ("POST", "PATCH"):
+        return {}
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise ApiError(400, "INVALID_JSON", "The body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "INVALID_JSON", "The body must be a JSON object.")
+    return body
+
+
+def _page(request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of ``items`` (``itemsPerPage`` 1..500, default 100; ``pageNum`` from 1)."""
+    try:
+        per_page = int(request.query.get("itemsPerPage", "100"))
+        page = int(request.query.get("pageNum", "1"))
+    except ValueError:
+        raise ApiError(
+            400, "INVALID_QUERY_PARAMETER", "itemsPerPage and pageNum are integers."
+        ) from None
+    if not 1 <= per_page <= 500 or page < 1:
+        raise ApiError(400, "INVALID_QUERY_PARAMETER", "itemsPerPage is 1..500 and pageNum >= 1.")
+    start = (page - 1) * per_page
+    doc: dict[str, Any] = {"links": [], "results": items[start : start + per_page]}
+    if request.query.get("includeCount", "true") != "false":
+        doc["totalCount"] = len(items)
+    return doc
