@@ -28,7 +28,7 @@ _names = itertools.count(1)
 class InternalErrors(logging.Handler):
     """Collects ERROR records of the emulator's loggers and asyncio's."""
 
-    LOGGERS = ("asp_emulator", "asyncio")
+    LOGGERS = ("asp_emulator", "asyncio", "aiohttp")
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
