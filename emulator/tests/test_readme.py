@@ -31,6 +31,7 @@ def run(code: str) -> list[str]:
     [
         ("example-python", ["{'p': 'STARTED'}"]),
         ("example-x509", ["[{'user': 'CN=etl,OU=pipelines,O=acme', 'db': '$external'}]"]),
+        ("example-admin", ["200 READY True"]),
     ],
 )
 def test_readme_example_runs(marker: str, printed: list[str]) -> None:

@@ -97,6 +97,7 @@ def test_a_connection_made_over_http_is_used_on_the_wire(
     source = _name("orders")
     client.create_connection(ws.workspace_name, {"name": source, "type": "Kafka"})
     processor = _name("p")
+    mongo: MongoClient[dict[str, Any]]
     with MongoClient(ws.uri) as mongo:
         mongo.admin.command(
             {
