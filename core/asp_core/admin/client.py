@@ -293,7 +293,7 @@ class AdminClient:
         try:
             happened, doc = look()
         except AdminApiError:
-            exc.retry = False  # type: ignore[attr-defined]  # outcome unknown: never resend
+            exc.retry = False  # outcome unknown: never resend
             raise exc from None
         if happened:
             log.info("the write's answer was lost but the write happened; no resend")
@@ -377,7 +377,7 @@ class AdminClient:
 
 
 def _retryable(exc: BaseException) -> bool:
-    if not getattr(exc, "retry", True):
+    if isinstance(exc, AdminApiError) and not exc.retry:
         return False
     return isinstance(exc, (AdminRateLimitedError, AdminServerError, AdminTimeoutError)) or (
         type(exc) is AdminApiError  # a lost connection

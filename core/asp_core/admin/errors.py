@@ -13,7 +13,10 @@ WRITER_ROLES = "Project Owner or Project Stream Processing Owner"
 
 class AdminApiError(AspError):
     """The Admin API answered with an error; ``status`` is the HTTP status (None when no
-    answer came), ``error_code`` Atlas's ``errorCode``."""
+    answer came), ``error_code`` Atlas's ``errorCode``. ``retry`` is False on a write whose
+    outcome stayed unknown (the client never resends it)."""
+
+    retry: bool = True
 
     def __init__(
         self, message: str, *, status: int | None = None, error_code: str | None = None
