@@ -216,6 +216,8 @@ class Workspace:
                 loop.call_soon(self._registry.open)
             except BaseException as exc:
                 failure.append(exc)
+                if self._server is not None:  # the wire may be listening already
+                    loop.run_until_complete(self._server.close())
                 ready.set()
                 loop.close()
                 return
