@@ -70,3 +70,20 @@ def airflow_errors(method: F) -> F:
 
     wrapper.__asp_airflow_errors__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+#: The methods through which Airflow enters a task.
+ENTRY_POINTS = ("execute", "resume", "execute_complete", "poke")
+
+
+class AirflowErrorsMixin:
+    """Wraps every entry point (:data:`ENTRY_POINTS`) a subclass defines in
+    :func:`airflow_errors`: the core's errors are logged once and its unretryable ones fail
+    the task without retries."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ENTRY_POINTS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__asp_airflow_errors__", False):
+                setattr(cls, name, airflow_errors(method))

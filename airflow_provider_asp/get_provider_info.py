@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_asp import __version__
+from airflow_provider_asp.hooks.admin_form import ADMIN_CONN_FIELDS, ADMIN_UI_FIELD_BEHAVIOUR
 from airflow_provider_asp.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 PACKAGE_NAME = "airflow-provider-asp"
 INTEGRATION = "MongoDB Atlas Stream Processing"
+#: The ``asp_admin`` connection type's name (``AspAdminHook.hook_name``).
+ADMIN_INTEGRATION = "MongoDB Atlas Administration API"
 
 
 def _integration_entries(*modules: str) -> list[dict[str, Any]]:
@@ -24,7 +27,10 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
         "name": INTEGRATION,
-        "description": "Manage MongoDB Atlas Stream Processing processors from Airflow.",
+        "description": (
+            "Manage MongoDB Atlas Stream Processing processors, workspaces and connections "
+            "from Airflow."
+        ),
         "versions": [__version__],
         "integrations": [
             {
@@ -40,13 +46,28 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": INTEGRATION,
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
-            }
+            },
+            {
+                "connection-type": "asp_admin",
+                "hook-class-name": "airflow_provider_asp.hooks.admin.AspAdminHook",
+                "hook-name": ADMIN_INTEGRATION,
+                "conn-fields": ADMIN_CONN_FIELDS,
+                "ui-field-behaviour": ADMIN_UI_FIELD_BEHAVIOUR,
+            },
         ],
-        "hooks": _integration_entries("airflow_provider_asp.hooks.asp"),
-        "operators": _integration_entries("airflow_provider_asp.operators.asp"),
-        "sensors": _integration_entries("airflow_provider_asp.sensors.asp"),
+        "hooks": _integration_entries(
+            "airflow_provider_asp.hooks.asp", "airflow_provider_asp.hooks.admin"
+        ),
+        "operators": _integration_entries(
+            "airflow_provider_asp.operators.asp", "airflow_provider_asp.operators.admin"
+        ),
+        "sensors": _integration_entries(
+            "airflow_provider_asp.sensors.asp", "airflow_provider_asp.sensors.admin"
+        ),
         "triggers": _integration_entries(
-            "airflow_provider_asp.triggers.asp", "airflow_provider_asp.triggers.events"
+            "airflow_provider_asp.triggers.asp",
+            "airflow_provider_asp.triggers.events",
+            "airflow_provider_asp.triggers.admin",
         ),
         "asset-uris": [
             {

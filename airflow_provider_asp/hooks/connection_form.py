@@ -100,13 +100,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
-def legacy_field_behaviour() -> dict[str, Any]:
-    """:data:`UI_FIELD_BEHAVIOUR` in the shape of ``BaseHook.get_ui_field_behaviour``."""
-    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+def legacy_field_behaviour(behaviour: Mapping[str, Any] = UI_FIELD_BEHAVIOUR) -> dict[str, Any]:
+    """:data:`UI_FIELD_BEHAVIOUR` (or another connection type's) in the shape of
+    ``BaseHook.get_ui_field_behaviour``."""
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
 
 
-def legacy_form_widgets() -> dict[str, Any]:
-    """:data:`CONN_FIELDS` as WTForms fields (``BaseHook.get_connection_form_widgets``)."""
+def legacy_form_widgets(fields: Mapping[str, Any] = CONN_FIELDS) -> dict[str, Any]:
+    """:data:`CONN_FIELDS` (or another connection type's) as WTForms fields
+    (``BaseHook.get_connection_form_widgets``)."""
     from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
         BS3TextFieldWidget,
     )
@@ -119,7 +121,7 @@ def legacy_form_widgets() -> dict[str, Any]:
     from wtforms.validators import NumberRange, Optional  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     widgets: dict[str, Any] = {}
-    for name, spec in CONN_FIELDS.items():
+    for name, spec in fields.items():
         kind = spec["schema"]["type"][0]
         label = lazy_gettext(spec["label"])
         description = spec["description"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_asp.errors import airflow_errors
+from airflow_provider_asp.errors import AirflowErrorsMixin
 from airflow_provider_asp.links.asp import AspProcessorLink, atlas_workspace_url
 from asp_core import arguments
 from asp_core.errors import AspWaitTimeoutError
@@ -63,25 +63,14 @@ __all__ = [
 ]
 
 
-#: The methods through which Airflow enters a task: the core's unretryable errors leave
-#: them as ``AirflowFailException`` (:func:`~airflow_provider_asp.errors.airflow_errors`).
-_ENTRY_POINTS = ("execute", "resume", "execute_complete", "poke")
-
-
-class AspTaskMixin:
+class AspTaskMixin(AirflowErrorsMixin):
     """What an ASP operator or sensor needs of its connection: the hook, built on first use
     (never at DAG parse time), failures to reach the workspace in plain words, the Atlas
-    UI link, and the core's errors translated for Airflow at every entry point."""
+    UI link, and the core's errors translated for Airflow at every entry point (the core's
+    unretryable errors leave them as ``AirflowFailException``)."""
 
     asp_conn_id: str
     atlas_ui_url: str | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in _ENTRY_POINTS:
-            method = cls.__dict__.get(name)
-            if callable(method) and not getattr(method, "__asp_airflow_errors__", False):
-                setattr(cls, name, airflow_errors(method))
 
     @cached_property
     def hook(self) -> AspHook:

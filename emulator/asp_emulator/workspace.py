@@ -430,6 +430,21 @@ class Workspace:
 
         return self._call(make)
 
+    def airflow_admin_connection(
+        self, role: str = "GROUP_OWNER", *, api_key: bool = False
+    ) -> dict[str, Any]:
+        """An Airflow connection (type ``asp_admin``) to this Admin API, as the JSON form's
+        dict, with a new service account (or API key) of ``role``: use
+        ``json.dumps(ws.airflow_admin_connection())`` as ``AIRFLOW_CONN_ASP_ADMIN_DEFAULT``."""
+        login, secret = self.api_key(role) if api_key else self.service_account(role)
+        extra = {
+            "project_id": self.project_id,
+            "auth_type": "api_key" if api_key else "service_account",
+            "base_url": self.admin_url,
+            "tls_ca_file": self.ca_file,
+        }
+        return {"conn_type": "asp_admin", "login": login, "password": secret, "extra": extra}
+
     def inject_admin_fault(
         self,
         method: str = "*",

@@ -1,0 +1,187 @@
+"""What the Admin API operators share: the ``asp_admin`` connection and its lazy hook, the
+workspace name, the try's deadline, and the waits (READY, gone) in the worker or, with
+``deferrable=True``, in the triggerer.
+
+A waiting operator acts, looks once, and defers only when the awaited condition is not met
+yet; the trigger echoes ``resume`` (JSON, never a secret) and the task carries on in
+:meth:`AspAdminBaseOperator.finish`. Importing this module sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_asp.errors import AirflowErrorsMixin
+from airflow_provider_asp.operators.base import (
+    DEFAULT_DEFERRABLE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    DEFER_MARGIN,
+)
+from asp_core import arguments
+from asp_core.errors import AspInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_asp.hooks.admin import AspAdminHook
+    from airflow_provider_asp.triggers.admin import AdminLook, AdminWait
+
+T = TypeVar("T")
+
+
+def found(read: Callable[[], T]) -> T | None:
+    """``read()``'s document, or None on a 404."""
+    from asp_core.admin import AdminNotFoundError
+
+    try:
+        return read()
+    except AdminNotFoundError:
+        return None
+
+
+def checked_name(value: Any, label: str) -> str:
+    """A non-empty name (after templating)."""
+    if not isinstance(value, str) or not value.strip():
+        raise AspInputError(f"{label} must be a non-empty string, not {value!r}.")
+    return value
+
+
+class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
+    """An operator on one workspace of the ``asp_admin`` connection's project.
+
+    :param workspace_name: the workspace (templated).
+    :param asp_admin_conn_id: the ``asp_admin`` connection (templated).
+    :param wait_for_completion: wait until the change is done (READY, gone).
+    :param poll_interval: seconds between two looks while waiting.
+    :param timeout: seconds this try may take at most, calls and waits together (give
+        private-networking connections 2400: Atlas takes 20-30 minutes for them).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("workspace_name", "asp_admin_conn_id")
+    ui_color = "#00684A"
+
+    def __init__(
+        self,
+        *,
+        workspace_name: str,
+        asp_admin_conn_id: str = "asp_admin_default",
+        wait_for_completion: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        deferrable: bool = DEFAULT_DEFERRABLE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workspace_name = workspace_name
+        self.asp_admin_conn_id = asp_admin_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = deferrable
+        self._deadline = 0.0
+
+    @cached_property
+    def hook(self) -> AspAdminHook:
+        from airflow_provider_asp.hooks.admin import AspAdminHook
+
+        return AspAdminHook(self.asp_admin_conn_id)
+
+    # -- what each operator defines -------------------------------------------------------
+    def run(self, workspace: str) -> Any:
+        """The operator's work on the checked workspace name."""
+        raise NotImplementedError
+
+    def finish(self, resume: Mapping[str, Any], look: AdminLook | None) -> Any:
+        """The task's result once the wait is over (``look``: its last look; None when
+        nothing was awaited). Default: ``resume["result"]``, with the state looked at."""
+        result = dict(resume.get("result") or {})
+        if look is not None and look.state is not None and "state" in result:
+            result["state"] = look.state
+        return result
+
+    # -- Airflow's entry points -------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        workspace = checked_name(self.workspace_name, "workspace_name")
+        self._deadline = time.time() + arguments.seconds(self.timeout, "timeout")
+        try:
+            return self.run(workspace)
+        finally:
+            self.hook.close()
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Back from the triggerer: the wait's outcome, then :meth:`finish`."""
+        from airflow_provider_asp.triggers.admin import AdminLook
+
+        look = AdminLook.from_event(event)
+        self.log.info("%s", look.message)
+        look.raise_unless_success()
+        resume = dict(event.get("resume") or {}) if isinstance(event, Mapping) else {}
+        self._deadline = float(resume.get("deadline") or time.time())
+        try:
+            return self.finish(resume, look)
+        finally:
+            self.hook.close()
+
+    # -- waiting ----------------------------------------------------------------------------
+    def await_then(
+        self,
+        wait: AdminWait,
+        resume: Mapping[str, Any],
+        *,
+        first: Mapping[str, Any] | None = None,
+        always: bool = False,
+    ) -> Any:
+        """Wait for ``wait`` (unless ``wait_for_completion`` is off and not ``always``),
+        then :meth:`finish`. ``first``: a document already read, judged as the first look."""
+        if not (self.wait_for_completion or always):
+            return self.finish(resume, None)
+        client = self.hook.get_conn()
+        look = wait.judge(first) if first is not None else wait.look(client)
+        if look.status == "pending":
+            self.log.info("%s", look.message)
+            if self.deferrable:
+                self._defer(wait, resume)
+            look = self._poll(wait, look)
+        self.log.info("%s", look.message)
+        look.raise_unless_success()
+        return self.finish(resume, look)
+
+    def _poll(self, wait: AdminWait, look: AdminLook) -> AdminLook:
+        interval = arguments.seconds(self.poll_interval, "poll_interval")
+        started = time.time()
+        client = self.hook.get_conn()
+        while look.status == "pending":
+            left = self._deadline - time.time()
+            if left <= 0:
+                return wait.timed_out(time.time() - started, look)
+            time.sleep(min(interval, left))
+            look = wait.look(client)
+            if look.status == "pending":
+                self.log.info("%s", look.message)
+        return look
+
+    def _defer(self, wait: AdminWait, resume: Mapping[str, Any]) -> NoReturn:
+        from airflow_provider_asp.triggers.admin import AspAdminWaitTrigger
+
+        left = max(self._deadline - time.time(), 0.0)
+        self.log.info("Deferring: waiting up to %.0f s in the triggerer.", left)
+        trigger = AspAdminWaitTrigger(
+            **wait.to_kwargs(),
+            end_time=self._deadline,
+            asp_admin_conn_id=self.asp_admin_conn_id,
+            poll_interval=arguments.seconds(self.poll_interval, "poll_interval"),
+            resume={**resume, "deadline": self._deadline},
+        )
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=datetime.timedelta(seconds=left) + DEFER_MARGIN,
+        )
