@@ -101,7 +101,7 @@ class AspAdminHook(BaseHook):
         from asp_core.admin import AsyncAdminClient
 
         if self._async_client is None:
-            settings = await self.asettings()
+            settings = self._asettings or await self.asettings()
             self._async_client = AsyncAdminClient(
                 **{**settings.client_kwargs(), **self._client_kwargs}
             )

@@ -18,6 +18,11 @@ from airflow_provider_asp.hooks.connection_form import (
     legacy_form_widgets,
     settings_from_connection,
 )
+from airflow_provider_asp.hooks.resolve import (
+    admin_reference,
+    aresolve_workspace,
+    resolve_workspace,
+)
 from asp_core import client_pool
 from asp_core.diagnosis import connection_error, connection_summary, describe_failure
 from asp_core.errors import AspConnectionConfigError, AspConnectionError
@@ -68,16 +73,23 @@ class AspHook(BaseHook):
     # -- settings -------------------------------------------------------------------------
     @cached_property
     def settings(self) -> WorkspaceSettings:
-        """The checked connection (fetched once)."""
+        """The checked connection (fetched once; a workspace named through an
+        ``asp_admin`` connection is looked up in the Admin API then)."""
         conn = self.get_connection(self.asp_conn_id)
-        return self._checked(settings_from_connection(conn, conn.extra_dejson))
+        extra = conn.extra_dejson
+        reference = admin_reference(conn, extra)
+        resolved = None if reference is None else resolve_workspace(conn.conn_id, reference)
+        return self._checked(settings_from_connection(conn, extra, resolved))
 
     async def asettings(self) -> WorkspaceSettings:
-        """The checked connection, fetched without blocking the event loop."""
+        """The checked connection, fetched (and a named workspace looked up) without
+        blocking the event loop."""
         conn: Connection = await self.aget_connection(self.asp_conn_id)
         aextra = getattr(conn, "aextra_dejson", None)
         extra = await aextra() if aextra is not None else conn.extra_dejson
-        return self._checked(settings_from_connection(conn, extra))
+        reference = admin_reference(conn, extra)
+        resolved = None if reference is None else await aresolve_workspace(conn.conn_id, reference)
+        return self._checked(settings_from_connection(conn, extra, resolved))
 
     def _checked(self, settings: WorkspaceSettings) -> WorkspaceSettings:
         if settings.tls_allow_invalid_certificates:

@@ -9,9 +9,11 @@ info without importing the hook; older versions call the hook's classmethods, wh
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from asp_core.errors import AspConnectionConfigError
 from asp_core.settings import DEFAULT_PORT, WorkspaceSettings
 
 if TYPE_CHECKING:
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Extras saved by Airflow 2's forms carried this prefix.
 _LEGACY_PREFIX = "extra__asp__"
+#: The extra naming an ``asp_admin`` connection that resolves the workspace's hostname.
+ADMIN_CONN_ID = "admin_conn_id"
 
 
 def _text(label: str, description: str) -> dict[str, Any]:
@@ -77,7 +81,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "workspace_name": _text(
         "Workspace name",
         "The stream processing workspace's name, e.g. solar-workspace; "
-        "for the link to the Atlas UI.",
+        "for the link to the Atlas UI, and the workspace of the Admin API connection.",
+    ),
+    ADMIN_CONN_ID: _text(
+        "Admin API connection",
+        "An asp_admin connection: with it and the workspace name, leave the hostname "
+        "empty; it is read from the Admin API (the workspace's hostnames) when a task runs.",
     ),
 }
 
@@ -96,6 +105,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "auth_source": "admin",
         "project_id": "0123456789abcdef01234567",
         "workspace_name": "my-workspace",
+        ADMIN_CONN_ID: "asp_admin_default",
     },
 }
 
@@ -144,9 +154,55 @@ def legacy_form_widgets(fields: Mapping[str, Any] = CONN_FIELDS) -> dict[str, An
     return widgets
 
 
-def settings_from_connection(conn: Connection, extra: Mapping[str, Any]) -> WorkspaceSettings:
-    """Check ``conn`` (with its parsed ``extra``) and build the core's settings."""
-    extras = {str(key).removeprefix(_LEGACY_PREFIX): value for key, value in extra.items()}
+def _extras(extra: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key).removeprefix(_LEGACY_PREFIX): value for key, value in extra.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class AdminReference:
+    """A connection that names an ``asp_admin`` connection and a workspace instead of a
+    host: the hostname is read from the Admin API when a task runs."""
+
+    admin_conn_id: str
+    workspace_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedWorkspace:
+    """What the Admin API said of the workspace: its wire address, and the project."""
+
+    host: str
+    port: int | None
+    project_id: str
+
+
+def admin_reference(conn: Connection, extra: Mapping[str, Any]) -> AdminReference | None:
+    """The ``asp_admin`` connection and workspace ``conn`` names (None: it has a host)."""
+    extras = _extras(extra)
+    admin_conn_id = str(extras.get(ADMIN_CONN_ID) or "").strip()
+    if not admin_conn_id:
+        return None
+    if conn.host:
+        raise AspConnectionConfigError(
+            conn.conn_id,
+            f"set either the hostname or {ADMIN_CONN_ID} (with the workspace name), not both.",
+        )
+    workspace = str(extras.get("workspace_name") or "").strip()
+    if not workspace:
+        raise AspConnectionConfigError(
+            conn.conn_id, f"{ADMIN_CONN_ID} needs the workspace name (workspace_name)."
+        )
+    return AdminReference(admin_conn_id, workspace)
+
+
+def settings_from_connection(
+    conn: Connection, extra: Mapping[str, Any], resolved: ResolvedWorkspace | None = None
+) -> WorkspaceSettings:
+    """Check ``conn`` (with its parsed ``extra``) and build the core's settings; a
+    connection naming an ``asp_admin`` connection takes its host, port and project from
+    ``resolved`` (:func:`admin_reference`)."""
+    extras = _extras(extra)
+    extras.pop(ADMIN_CONN_ID, None)
     fields = {
         **extras,
         "host": conn.host,
@@ -154,4 +210,7 @@ def settings_from_connection(conn: Connection, extra: Mapping[str, Any]) -> Work
         "username": conn.login,
         "password": conn.password,
     }
+    if resolved is not None:
+        fields.update(host=resolved.host, port=conn.port or resolved.port)
+        fields.setdefault("project_id", resolved.project_id)
     return WorkspaceSettings.from_mapping(fields, source=conn.conn_id)

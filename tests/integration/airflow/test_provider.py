@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 from airflow_provider_asp.get_provider_info import get_provider_info
+from airflow_provider_asp.hooks.admin import AspAdminHook
+from airflow_provider_asp.hooks.admin_form import ADMIN_CONN_FIELDS, ADMIN_UI_FIELD_BEHAVIOUR
 from airflow_provider_asp.hooks.asp import AspHook
 from airflow_provider_asp.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
@@ -16,13 +18,18 @@ from airflow_provider_asp.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEH
 def test_provider_info_names_the_installed_distribution():
     info = get_provider_info()
     assert importlib.metadata.distribution(info["package-name"]).name == "airflow-provider-asp"
-    (conn_type,) = info["connection-types"]
+    conn_type, admin_type = info["connection-types"]
     assert conn_type["connection-type"] == AspHook.conn_type == "asp"
     assert conn_type["hook-class-name"] == "airflow_provider_asp.hooks.asp.AspHook"
-    assert info["operators"][0]["python-modules"] == ["airflow_provider_asp.operators.asp"]
+    assert admin_type["connection-type"] == AspAdminHook.conn_type == "asp_admin"
+    assert admin_type["hook-class-name"] == "airflow_provider_asp.hooks.admin.AspAdminHook"
+    assert info["operators"][0]["python-modules"] == [
+        "airflow_provider_asp.operators.asp",
+        "airflow_provider_asp.operators.admin",
+    ]
     listed = {
         module
-        for key in ("sensors", "triggers")
+        for key in ("hooks", "operators", "sensors", "triggers")
         for e in info[key]
         for module in e["python-modules"]
     }
@@ -43,6 +50,8 @@ def test_airflow_cli_lists_the_provider_and_its_connection_type():
     assert hooks["asp"]["class"] == "airflow_provider_asp.hooks.asp.AspHook"
     assert hooks["asp"]["package_name"] == "airflow-provider-asp"
     assert hooks["asp"]["hook_name"] == "MongoDB Atlas Stream Processing"
+    assert hooks["asp_admin"]["class"] == "airflow_provider_asp.hooks.admin.AspAdminHook"
+    assert hooks["asp_admin"]["hook_name"] == "MongoDB Atlas Administration API"
 
 
 def test_ui_reads_the_declarative_form():
@@ -62,6 +71,22 @@ def test_ui_reads_the_declarative_form():
         "boolean",
         "null",
     ]
+
+
+def test_ui_reads_the_admin_connection_form():
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "asp_admin"]
+    assert meta.hook_name == "MongoDB Atlas Administration API"
+    assert set(meta.extra_fields or {}) == set(ADMIN_CONN_FIELDS)
+    fields = meta.standard_fields
+    assert fields is not None
+    assert fields.login is not None
+    assert fields.login.title == "Client ID or public key"
+    assert fields.host is not None
+    assert fields.host.hidden
+    legacy = AspAdminHook.get_ui_field_behaviour()
+    assert legacy["relabeling"] == ADMIN_UI_FIELD_BEHAVIOUR["relabeling"]
 
 
 def test_legacy_field_behaviour_matches_the_declarative_one():

@@ -105,3 +105,15 @@ def test_the_secret_is_masked_and_never_in_repr(admin_secret: str) -> None:
     assert admin_secret not in repr(settings)
     assert settings.scrub(f"a {admin_secret} b") == "a *** b"
     assert redact(f"leaking {admin_secret}") == "leaking ***"  # what Airflow's logs get
+
+
+def test_core_connection_test_finds_the_hook_by_connection_type(admin_ws, add_connection):
+    """What the API server's Test button does: the hook found by the connection type."""
+    from airflow.models.connection import Connection
+
+    conn = admin_ws.airflow_admin_connection()
+    conn_id = add_connection("asp_admin_core", json.dumps(conn))
+    extra = json.dumps(conn.pop("extra"))
+    ok, message = Connection(conn_id=conn_id, **conn, extra=extra).test_connection()
+    assert ok, message
+    assert f"project {admin_ws.project_id} has" in message
