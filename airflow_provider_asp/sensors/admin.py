@@ -106,7 +106,8 @@ class AspConnectionReadySensor(AirflowErrorsMixin, BaseSensorOperator):
         self.log.info("%s", look.message)
         if look.status == "success":
             return PokeReturnValue(True, self._result(look))
-        look.raise_unless_success()
+        if look.status != "pending":
+            look.raise_unless_success()
         if self.deferrable:
             self._defer(wait)
         return False
