@@ -115,6 +115,8 @@ def test_the_provider_alone_has_no_emulator_and_no_test_only_dependency(source, 
         "import importlib.util\n"
         "import airflow_provider_asp.operators.asp, airflow_provider_asp.sensors.asp\n"
         "import airflow_provider_asp.triggers.asp, airflow_provider_asp.hooks.asp\n"
+        "import airflow_provider_asp.operators.admin, airflow_provider_asp.sensors.admin\n"
+        "import airflow_provider_asp.triggers.admin, airflow_provider_asp.hooks.admin\n"
         "import asp_core.waiting.synchronous, asp_core.stream_processing\n"
         "from asp_core.waiting.matching import matches\n"
         "assert matches({'a': {'$gt': 1}}, {'a': 2})\n"
