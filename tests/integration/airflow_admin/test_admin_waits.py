@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
@@ -40,7 +41,7 @@ def slow_ws(airflow_home: Path) -> Iterator[Workspace]:
         os.environ.pop(f"AIRFLOW_CONN_{CONN.upper()}", None)
 
 
-def args(ws: Workspace, mode: str, **more: object) -> dict[str, object]:
+def args(ws: Workspace, mode: str, **more: Any) -> dict[str, Any]:
     return {
         "task_id": "t",
         "workspace_name": ws.workspace_name,
@@ -51,7 +52,7 @@ def args(ws: Workspace, mode: str, **more: object) -> dict[str, object]:
     }
 
 
-def run(task: object) -> tuple[object, int]:
+def run(task: Any) -> tuple[Any, int]:
     """The task run as Airflow runs it (deferrals through the trigger); its result and how
     many times it deferred."""
     result, deferrals = run_deferring(task)
