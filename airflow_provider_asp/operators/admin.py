@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_asp.operators.admin_base import (
     AspAdminBaseOperator,
+    AspAdminWaitOperator,
     checked_name,
     found,
 )
@@ -31,9 +32,11 @@ __all__ = [
     "AspDeleteConnectionOperator",
     "AspDeleteWorkspaceOperator",
     "AspDeployConnectionOperator",
+    "AspDownloadLogsOperator",
 ]
 
 SAMPLE_CONNECTION = "sample_stream_solar"
+LOG_KINDS = ("operational", "audit")
 IF_DIFFERS = ("update", "skip", "error")
 #: Which field of the secrets connection fills which field of a connection of a type,
 #: when ``secret_fields`` is not given: ``login``, ``password`` or ``extra.<key>``.
@@ -46,7 +49,7 @@ DEFAULT_SECRET_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-class AspCreateWorkspaceOperator(AspAdminBaseOperator):
+class AspCreateWorkspaceOperator(AspAdminWaitOperator):
     """Make a stream processing workspace exist as asked; returns ``{"workspace_name",
     "action", "changed", "hostnames", "region", "stream_config"}``.
 
@@ -64,7 +67,7 @@ class AspCreateWorkspaceOperator(AspAdminBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        *AspAdminBaseOperator.template_fields,
+        *AspAdminWaitOperator.template_fields,
         "cloud_provider",
         "region",
         "tier",
@@ -149,7 +152,7 @@ def workspace_result(
     }
 
 
-class AspDeleteWorkspaceOperator(AspAdminBaseOperator):
+class AspDeleteWorkspaceOperator(AspAdminWaitOperator):
     """Delete a workspace and wait until it is gone; a missing workspace is success
     (nothing is sent but one look). Returns ``{"workspace_name", "deleted"}``.
 
@@ -170,13 +173,13 @@ class AspDeleteWorkspaceOperator(AspAdminBaseOperator):
         return self.await_then(AdminWait("gone", workspace), {"result": result})
 
 
-class AspConnectionOperator(AspAdminBaseOperator):
+class AspConnectionOperator(AspAdminWaitOperator):
     """An operator on one connection of a workspace's registry.
 
     :param connection_name: the connection (templated).
     """
 
-    template_fields: Sequence[str] = (*AspAdminBaseOperator.template_fields, "connection_name")
+    template_fields: Sequence[str] = (*AspAdminWaitOperator.template_fields, "connection_name")
 
     def __init__(self, *, connection_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -359,3 +362,63 @@ class AspDeleteConnectionOperator(AspConnectionOperator):
             client.delete_connection(workspace, name)
         result["deleted"] = True
         return self.await_then(AdminWait("gone", workspace, name), {"result": result})
+
+
+class AspDownloadLogsOperator(AspAdminBaseOperator):
+    """Download a workspace's operational or audit logs, as Atlas sends them (gzip), to a
+    file; returns ``{"workspace_name", "kind", "path", "bytes"}``.
+
+    A retry writes the file anew. The download is bounded by ``max_bytes`` and ``timeout``.
+
+    :param path: the file to write, e.g. ``/tmp/{{ ds }}-asp.log.gz`` (templated).
+    :param kind: ``"operational"`` or ``"audit"`` (templated).
+    :param start_time: the first instant (templated): an aware datetime, epoch seconds, or
+        ISO-8601 with an offset such as the rendered ``"{{ data_interval_start }}"``.
+    :param end_time: the last instant (templated), in the same forms.
+    :param processor_name: only this processor's logs (templated; operational logs).
+    :param max_bytes: the largest download accepted (None: the core's limit).
+    """
+
+    template_fields: Sequence[str] = (
+        *AspAdminBaseOperator.template_fields,
+        "path",
+        "kind",
+        "start_time",
+        "end_time",
+        "processor_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        kind: str = "operational",
+        start_time: Any = None,
+        end_time: Any = None,
+        processor_name: str | None = None,
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.kind = kind
+        self.start_time = start_time
+        self.end_time = end_time
+        self.processor_name = processor_name
+        self.max_bytes = max_bytes
+
+    def run(self, workspace: str) -> Any:
+        path = checked_name(self.path, "path")
+        kind = arguments.one_of(self.kind, "kind", LOG_KINDS)
+        start = arguments.instant(self.start_time, "start_time")
+        end = arguments.instant(self.end_time, "end_time")
+        if start is not None and end is not None and end < start:
+            raise AspInputError("end_time must not be before start_time.")
+        limit = arguments.integer(self.max_bytes, "max_bytes", allow_none=True)
+        options: dict[str, Any] = {"start": start, "end": end, "processor": self.processor_name}
+        if limit is not None:
+            options["max_bytes"] = limit
+        self.log.info("Downloading the %s logs of workspace %r to %s.", kind, workspace, path)
+        written = self.hook.get_conn().save_logs(workspace, path, kind, **options)
+        self.log.info("Wrote %d bytes (gzip) to %s.", written, path)
+        return {"workspace_name": workspace, "kind": kind, "path": path, "bytes": written}

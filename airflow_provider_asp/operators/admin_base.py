@@ -2,9 +2,10 @@
 workspace name, the try's deadline, and the waits (READY, gone) in the worker or, with
 ``deferrable=True``, in the triggerer.
 
-A waiting operator acts, looks once, and defers only when the awaited condition is not met
-yet; the trigger echoes ``resume`` (JSON, never a secret) and the task carries on in
-:meth:`AspAdminBaseOperator.finish`. Importing this module sends nothing.
+A waiting operator (:class:`AspAdminWaitOperator`) acts, looks once, and defers only when
+the awaited condition is not met yet; the trigger echoes ``resume`` (JSON, never a secret)
+and the task carries on in :meth:`AspAdminWaitOperator.finish`. Importing this module sends
+nothing.
 """
 
 from __future__ import annotations
@@ -58,11 +59,7 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
 
     :param workspace_name: the workspace (templated).
     :param asp_admin_conn_id: the ``asp_admin`` connection (templated).
-    :param wait_for_completion: wait until the change is done (READY, gone).
-    :param poll_interval: seconds between two looks while waiting.
-    :param timeout: seconds this try may take at most, calls and waits together (give
-        private-networking connections 2400: Atlas takes 20-30 minutes for them).
-    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param timeout: seconds this try may take at most.
     """
 
     template_fields: Sequence[str] = ("workspace_name", "asp_admin_conn_id")
@@ -73,19 +70,13 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
         *,
         workspace_name: str,
         asp_admin_conn_id: str = "asp_admin_default",
-        wait_for_completion: bool = True,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
-        deferrable: bool = DEFAULT_DEFERRABLE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.workspace_name = workspace_name
         self.asp_admin_conn_id = asp_admin_conn_id
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = poll_interval
         self.timeout = timeout
-        self.deferrable = deferrable
         self._deadline = 0.0
 
     @cached_property
@@ -99,15 +90,7 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
         """The operator's work on the checked workspace name."""
         raise NotImplementedError
 
-    def finish(self, resume: Mapping[str, Any], look: AdminLook | None) -> Any:
-        """The task's result once the wait is over (``look``: its last look; None when
-        nothing was awaited). Default: ``resume["result"]``, with the state looked at."""
-        result = dict(resume.get("result") or {})
-        if look is not None and look.state is not None and "state" in result:
-            result["state"] = look.state
-        return result
-
-    # -- Airflow's entry points -------------------------------------------------------------
+    # -- Airflow's entry point ------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         workspace = checked_name(self.workspace_name, "workspace_name")
         self._deadline = time.time() + arguments.seconds(self.timeout, "timeout")
@@ -115,6 +98,38 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
             return self.run(workspace)
         finally:
             self.hook.close()
+
+
+class AspAdminWaitOperator(AspAdminBaseOperator):
+    """An operator that waits for its change to be done (READY, gone).
+
+    :param wait_for_completion: wait until the change is done.
+    :param poll_interval: seconds between two looks while waiting.
+    :param timeout: seconds this try may take at most, calls and waits together (give
+        private-networking connections 2400: Atlas takes 20-30 minutes for them).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deferrable: bool = DEFAULT_DEFERRABLE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.deferrable = deferrable
+
+    def finish(self, resume: Mapping[str, Any], look: AdminLook | None) -> Any:
+        """The task's result once the wait is over (``look``: its last look; None when
+        nothing was awaited). Default: ``resume["result"]``, with the state looked at."""
+        result = dict(resume.get("result") or {})
+        if look is not None and look.state is not None and "state" in result:
+            result["state"] = look.state
+        return result
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Back from the triggerer: the wait's outcome, then :meth:`finish`."""

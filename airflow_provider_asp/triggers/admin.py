@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from asp_core.errors import AspWaitTimeoutError, Unretryable
+from asp_core.errors import AspError, AspWaitTimeoutError, Unretryable
 
 if TYPE_CHECKING:
     from asp_core.admin import AdminClient, AsyncAdminClient
@@ -32,7 +32,7 @@ class AspAdminStateError(Unretryable):
     """A connection is FAILED (or gone while awaited READY): no wait or retry fixes it."""
 
 
-class AspAdminCallError(Exception):
+class AspAdminCallError(AspError):
     """The triggerer's call to the Admin API failed (the message says why, without secrets)."""
 
 

@@ -153,22 +153,46 @@ def operation_time(value: Any) -> Any:
     )
 
 
-def _iso_time(text: str) -> datetime.datetime:
+def _iso_time(
+    text: str, label: str = "start_at_operation_time", forms: str = OPERATION_TIME_FORMS
+) -> datetime.datetime:
     """An ISO-8601 string with an offset, as an aware datetime."""
     import pendulum
 
     try:
         parsed = pendulum.parse(text.strip(), tz=None)
     except Exception:
-        raise AspInputError(
-            f"start_at_operation_time {text!r} is not a time: give {OPERATION_TIME_FORMS}."
-        ) from None
+        raise AspInputError(f"{label} {text!r} is not a time: give {forms}.") from None
     if not isinstance(parsed, datetime.datetime) or parsed.tzinfo is None:
         raise AspInputError(
-            f"start_at_operation_time {text!r} has no UTC offset, so it names no instant: "
-            f"give {OPERATION_TIME_FORMS}."
+            f"{label} {text!r} has no UTC offset, so it names no instant: give {forms}."
         )
     return parsed
+
+
+#: What :func:`instant` accepts.
+INSTANT_FORMS = (
+    "an aware datetime, epoch seconds, or an ISO-8601 string with an offset "
+    "(e.g. a rendered {{ data_interval_start }})"
+)
+
+
+def instant(value: Any, label: str) -> float | None:
+    """An instant as epoch seconds, or None: an aware datetime, epoch seconds, or an
+    ISO-8601 string with an offset. A naive time is refused: it names no instant."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _iso_time(value, label, INSTANT_FORMS)
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value.timestamp()
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value >= 0:
+        return float(value)
+    naive = isinstance(value, datetime.datetime)
+    raise AspInputError(
+        f"{label} must be {INSTANT_FORMS}, not {'a naive datetime ' if naive else ''}{value!r}."
+    )
 
 
 @contextlib.contextmanager
