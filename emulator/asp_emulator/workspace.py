@@ -178,6 +178,7 @@ class Workspace:
                 {"tier": default_tier, "maxTierSize": max_tier},
                 ready_delay=admin_ready_delay,
                 delete_delay=admin_delete_delay,
+                engine=self._registry,
             )
             self._admin = AdminServer(project, Credentials(admin_token_ttl), AdminFaults())
         self._server: Server | None = None
@@ -478,6 +479,19 @@ class Workspace:
             admin.project.finish_transitions()
 
         self._call(finish)
+
+    def fail_admin_connection(
+        self, name: str, message: str, *, workspace: str | None = None
+    ) -> None:
+        """Make connection ``name`` (made over the Admin API; of this workspace unless
+        ``workspace`` names another of the project) FAILED with ``message`` as its
+        ``errorMessage``."""
+        admin = self._admin_server()
+
+        async def fail() -> None:
+            admin.project.fail_connection(workspace or self.workspace_name, name, message)
+
+        self._call(fail)
 
     @property
     def admin_tokens_issued(self) -> int:

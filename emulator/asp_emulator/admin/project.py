@@ -14,12 +14,15 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bson
 
 from asp_emulator.engine import Connections
 from asp_emulator.engine.connections import SOLAR, TEST_LOG
+
+if TYPE_CHECKING:
+    from asp_emulator.processors import ProcessorRegistry
 
 #: Connection types Atlas lists (fields are passed through).
 CONNECTION_TYPES = (
@@ -72,6 +75,7 @@ class Project:
         *,
         ready_delay: float = 0.0,
         delete_delay: float = 0.0,
+        engine: ProcessorRegistry | None = None,
     ) -> None:
         self.project_id = project_id
         self.own = workspace_name
@@ -83,6 +87,9 @@ class Project:
             workspace_name: Record(self._workspace_doc(workspace_name, "AWS", "VIRGINIA_USA"))
         }
         self.workspaces[workspace_name].doc["streamConfig"] = dict(stream_config)
+        self._engines: dict[str, ProcessorRegistry] = {}
+        if engine is not None:
+            self._engines[workspace_name] = engine
 
     # -- transitions ------------------------------------------------------------------------
     def settle(self) -> None:
@@ -184,6 +191,21 @@ class Project:
         record.deleting = True
         self._schedule(record, self.delete_delay)
 
+    def engine(self, name: str) -> ProcessorRegistry:
+        """The stream processing engine of workspace ``name``: the processors the wire
+        serves (the same registry, so HTTP and wire see and change the same processors).
+        The one way in for the processor and log endpoints; 404 for an unknown workspace."""
+        self._workspace(name)
+        engine = self._engines.get(name)
+        if engine is None:
+            raise ApiError(
+                404,
+                "STREAM_PROCESSING_NOT_SERVED",
+                f"Workspace {name} has no stream processing engine in this emulator (only "
+                "workspaces served on the wire have one).",
+            )
+        return engine
+
     def _workspace(self, name: str) -> Record:
         self.settle()
         record = self.workspaces.get(name)
@@ -265,6 +287,16 @@ class Project:
         conn.deleting = True
         conn.doc["state"] = "DELETING"
         self._schedule(conn, self.delete_delay)
+
+    def fail_connection(self, workspace: str, name: str, message: str) -> None:
+        """Make a connection made over HTTP FAILED, with Atlas's ``errorMessage``: it no
+        longer resolves on the wire."""
+        conn = self._made(workspace, name)
+        conn.due = None
+        conn.deleting = False
+        conn.doc.update(state="FAILED", errorMessage=message)
+        if workspace == self.own:
+            self.wire.remove(name)
 
     def _made(self, workspace: str, name: str) -> Record:
         self.connection(workspace, name)  # 404 when absent

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import BasicAuth, web
 
+from asp_emulator.admin import streams
 from asp_emulator.admin.credentials import ROLES, Credential, Credentials
 from asp_emulator.admin.faults import AdminFaults
 from asp_emulator.admin.project import ApiError, Project
@@ -35,9 +36,10 @@ ROUTES = {
     "connections": (f"{GROUP}/streams/{{tenantName}}/connections", (V1,)),
     "connection": (f"{GROUP}/streams/{{tenantName}}/connections/{{connectionName}}", (V1,)),
 }
+ROUTES = {**streams.ROUTES, **ROUTES}  # processors and logs first (their ``:verb`` paths)
 TOKEN_PATH = "/api/oauth/token"
 MAX_BODY = 1024 * 1024
-_VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+json")
+_VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+(json|gzip)")
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -153,10 +155,11 @@ class AdminServer:
         if route not in ROUTES:
             return await handler(request)
         served = ROUTES[route][1]
-        asked = _VERSION.findall(request.headers.get("Accept", ""))
+        kind = "gzip" if route in streams.GZIP_ROUTES else "json"
+        asked = [v for v, k in _VERSION.findall(request.headers.get("Accept", "")) if k == kind]
         version = next((v for v in asked if v in served), None)
         if version is None:
-            media = ", ".join(f"application/vnd.atlas.{v}+json" for v in served)
+            media = ", ".join(f"application/vnd.atlas.{v}+{kind}" for v in served)
             said = f"version {', '.join(asked)}" if asked else "no version"
             return error_response(
                 406,
@@ -205,6 +208,13 @@ class AdminServer:
         conn = request.match_info.get("connectionName", "")
         media = f"application/vnd.atlas.{request[VERSION]}+json"
         project = self.project
+        if route in streams.ROUTES:
+            try:
+                body = await _body(request) if request.can_read_body else {}
+                actor = request[CREDENTIAL].id
+                return await streams.handle(project, request, route, request[VERSION], body, actor)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.detail)
         try:
             body = await _body(request)
             status, result = 200, None
