@@ -259,6 +259,8 @@ def test_logs_are_the_workspaces_own_lines(
         client.download_logs(ws.workspace_name, start=later, end=future)
 
     target = tmp_path / "operational.log.gz"
+    target.write_bytes(b"left over from before")
+    ws.inject_admin_fault("GET", "*:downloadOperationalLogs", status=503)  # then a retry
     written = client.save_logs(ws.workspace_name, target, processor=name, start=since)
     assert written == target.stat().st_size
     assert _lines(target.read_bytes()) == operational
@@ -289,7 +291,10 @@ async def test_the_async_client_does_the_same(ws: Workspace, source: str) -> Non
         await client.stop_processor(ws.workspace_name, name)
         renamed = await client.modify_processor(ws.workspace_name, name, {"name": f"{name}-2"})
         assert renamed["name"] == f"{name}-2"
+        ws.expire_admin_tokens()  # the download's 401 fetches a new token once
+        tokens = ws.admin_tokens_issued
         lines = _lines(await client.download_logs(ws.workspace_name, processor=f"{name}-2"))
+        assert ws.admin_tokens_issued == tokens + 1
         assert lines[-1]["renamedFrom"] == name
         await client.delete_processor(ws.workspace_name, f"{name}-2")
         assert f"{name}-2" not in ws.processors()
