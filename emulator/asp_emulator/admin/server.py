@@ -1,7 +1,9 @@
 """The emulated Admin API over HTTPS: an aiohttp web server in the wire server's event loop,
 with the same TLS context, on 127.0.0.1.
 
-Each request goes through, in order: faults, authentication (Bearer or Digest; 401), the
+Each request goes through, in order: the outer layer (aiohttp's own refusals and any
+internal error become Atlas error documents; the exchange is handed to
+:mod:`~asp_emulator.admin.exchanges` observers), faults, authentication (Bearer or Digest; 401), the
 version in ``Accept`` (406 naming the versions the endpoint serves), the role (403 for a
 read-only role's writes), the body's ``Content-Type`` (415), then the handler.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from aiohttp import BasicAuth, web
 
+from asp_emulator.admin import exchanges
 from asp_emulator.admin.credentials import ROLES, Credential, Credentials
 from asp_emulator.admin.faults import AdminFaults
 from asp_emulator.admin.project import ApiError, Project
@@ -44,7 +47,9 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     406: "Not Acceptable",
+    405: "Method Not Allowed",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -83,7 +88,8 @@ class AdminServer:
         """Listen on 127.0.0.1 (a free port); returns the port."""
         self._closing = asyncio.Event()
         app = web.Application(
-            middlewares=[self._faults, self._authenticate, self._check], client_max_size=MAX_BODY
+            middlewares=[self._outer, self._faults, self._authenticate, self._check],
+            client_max_size=MAX_BODY,
         )
         app.router.add_post(TOKEN_PATH, self._token, name="token")
         for name, (path, _) in ROUTES.items():
@@ -107,6 +113,31 @@ class AdminServer:
             self._runner = None
 
     # -- middlewares ------------------------------------------------------------------------
+    @web.middleware
+    async def _outer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # the router's 404/405, a body over client_max_size
+            response = _refusal(exc)
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            response = error_response(500, "UNEXPECTED_ERROR", "Unexpected error.")
+        if exchanges.observing():
+            body = response.body if isinstance(response, web.Response) else None
+            exchanges.notify(
+                exchanges.Exchange(
+                    request.method,
+                    request.path,
+                    tuple(request.query.items()),
+                    dict(request.headers),
+                    response.status,
+                    dict(response.headers),
+                    body if isinstance(body, bytes) else None,
+                    request.match_info.route.name,
+                )
+            )
+        return response
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.name or "unknown"
@@ -243,6 +274,18 @@ class AdminServer:
         if result is None:
             return web.Response(status=status, content_type=media, text="{}")
         return web.Response(status=status, content_type=media, text=json.dumps(result))
+
+
+def _refusal(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusal as Atlas's error document."""
+    codes = {
+        404: ("RESOURCE_NOT_FOUND", "Cannot find resource."),
+        405: ("METHOD_NOT_ALLOWED", "The method is not allowed on this resource."),
+        413: ("REQUEST_TOO_LARGE", f"The body is larger than {MAX_BODY:,} bytes."),
+    }
+    code, detail = codes.get(exc.status, ("INVALID_REQUEST", exc.reason))
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    return error_response(exc.status, code, detail, **headers)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
