@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 from asp_emulator import protocol, wire
 from asp_emulator.admin import AdminFault, AdminFaults, AdminServer, Credentials, Project
+from asp_emulator.admin.engines import Engine
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -170,16 +171,21 @@ class Workspace:
         if admin_api:
             _check_delay(admin_ready_delay)
             _check_delay(admin_delete_delay)
+            own = Engine(
+                workspace_name, self.connections, self._registry, self._dispatcher, self._knobs
+            )
             project = Project(
                 project_id,
-                workspace_name,
-                self.connections,
+                own,
                 lambda: [f"{self.host}:{self.port}"],
                 {"tier": default_tier, "maxTierSize": max_tier},
+                launch=self._launch_engine,
                 ready_delay=admin_ready_delay,
                 delete_delay=admin_delete_delay,
             )
-            self._admin = AdminServer(project, Credentials(admin_token_ttl), AdminFaults())
+            self._admin = AdminServer(
+                project, Credentials(admin_token_ttl), AdminFaults(), self.limits
+            )
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -397,6 +403,49 @@ class Workspace:
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
 
     # -- the Admin API (admin_api=True) ------------------------------------------------------
+    async def _launch_engine(self, name: str, stream_config: dict[str, str]) -> Engine:
+        """The wire side of workspace ``name``, created over the Admin API: its own
+        registry and processors, served on 127.0.0.1 (a free port) with this workspace's
+        TLS, users, limits and reply shape."""
+        assert self.tls is not None
+        connections = Connections(solar_rate=self.connections.solar_rate)
+        defaults = WorkspaceDefaults(
+            stream_config.get("tier", self._defaults.default_tier),
+            stream_config.get("maxTierSize", self._defaults.max_tier),
+        )
+        registry = ProcessorRegistry(
+            connections,
+            defaults,
+            process_ttl=self._registry.process_ttl,
+            limits=self.limits,
+            transition_delay=self._registry.transition_delay,
+        )
+        knobs = ProcessorKnobs(registry)
+        dispatcher = Dispatcher(
+            Authenticator(self._users, self._x509_users),
+            registry,
+            connections,
+            workspace_name=name,
+            reply_shape=self._dispatcher.reply_shape,
+            limits=self.limits,
+            knobs=knobs,
+        )
+        server = Server(dispatcher, Faults(), server_context(self.tls), self.limits)
+        port = await server.start("127.0.0.1", 0)
+        registry.open()
+        return Engine(name, connections, registry, dispatcher, knobs, server, port)
+
+    def connections_of(self, workspace_name: str) -> Connections:
+        """The connection registry of a workspace of the Admin API's project (this
+        workspace's own or one created over HTTP): feed its in-memory topics and read what
+        its processors emitted and merged, as with :meth:`feed` and :meth:`emitted`."""
+        admin = self._admin_server()
+
+        async def find() -> Connections:
+            return admin.project.engine(workspace_name).connections
+
+        return self._call(find)
+
     def _admin_server(self) -> AdminServer:
         if self._admin is None:
             raise RuntimeError("the Admin API is served by Workspace(admin_api=True) only")
