@@ -533,6 +533,18 @@ class Workspace:
         """How many Bearer tokens ``/api/oauth/token`` has issued."""
         return self._admin_server().credentials.tokens_issued
 
+    def admin_connection_counts(self) -> dict[str, int]:
+        """The Admin API port's connections: ``open`` now, ``refused`` at the
+        ``max_connections`` cap, ``timed_out`` (closed past a deadline)."""
+        listener = self._admin_server().listener
+        if listener is None:
+            return {"open": 0, "refused": 0, "timed_out": 0}
+        return {
+            "open": listener.connections_open,
+            "refused": listener.connections_refused,
+            "timed_out": listener.connections_timed_out,
+        }
+
     def admin_request_counts(self) -> dict[str, int]:
         """Admin API requests received, by ``"METHOD route"`` (``"POST connections"``)."""
         return dict(self._admin_server().request_counts)

@@ -3,9 +3,9 @@ before any authentication.
 
 aiohttp parses HTTP; this module only accepts and times: it accepts on its own socket and
 closes a connection over ``max_connections`` before TLS (as the wire server does), gives
-the TLS handshake ``tls_handshake_timeout``, a silent connection
-``unauthenticated_idle_timeout`` (also aiohttp's keep-alive), and a request from its first
-byte to its last (headers and body) ``message_timeout``. A periodic reaper closes the
+the TLS handshake ``tls_handshake_timeout``, a silent connection (before its first request
+and between two) ``unauthenticated_idle_timeout``, and a request from its first byte to its
+last (headers and body) ``message_timeout``. A periodic reaper closes the
 connections past their deadline. Header lines are bounded by aiohttp's ``max_line_size`` and
 ``max_field_size`` (``max_unauthenticated_message_bytes``, at most 8 KiB; over: 400), bodies by
 ``client_max_size`` (the server's :data:`~asp_emulator.admin.server.MAX_BODY`; over: 413).
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from asp_emulator.limits import Limits
 
@@ -62,6 +63,14 @@ class GuardedHandler(web.RequestHandler):
         self._listener.forget(self._record)
         super().connection_lost(exc)
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request aiohttp could not parse is the client's doing (answered 400): one INFO
+        line; anything else stays an error."""
+        if isinstance(kw.get("exc_info"), HttpProcessingError):
+            log.info("refused a malformed request: %s", kw["exc_info"])
+            return
+        super().log_exception(*args, **kw)
+
 
 class Listener:
     """Serves ``runner`` (set up) over TLS on 127.0.0.1 within ``limits``."""
@@ -92,7 +101,8 @@ class Listener:
             "max_line_size": line,
             "max_field_size": line,
             "max_headers": 64,
-            "keepalive_timeout": limits.unauthenticated_idle_timeout,
+            # a backstop: the reaper closes idle connections first
+            "keepalive_timeout": limits.unauthenticated_idle_timeout + 1.0,
         }
 
     async def start(self) -> int:
@@ -203,12 +213,19 @@ class Listener:
             record.deadline = time.monotonic() + self.limits.message_timeout
 
     def read(self, handler: object) -> None:
-        """The request on ``handler`` is read whole (headers and body): no deadline until
-        the next one begins (aiohttp's keep-alive bounds the silence in between)."""
+        """The request on ``handler`` is read whole (headers and body): no deadline while
+        it is answered."""
         record = self._by_handler.get(handler)
         if record is not None:
             record.reading = False
             record.deadline = None
+
+    def answered(self, handler: object) -> None:
+        """The request on ``handler`` is answered: the next one is due within the idle
+        timeout."""
+        record = self._by_handler.get(handler)
+        if record is not None and not record.reading:
+            record.deadline = time.monotonic() + self.limits.unauthenticated_idle_timeout
 
     def forget(self, record: _Connection) -> None:
         self._open.discard(record)

@@ -146,6 +146,8 @@ class AdminServer:
         except Exception:
             log.exception("internal error answering %s %s", request.method, request.path)
             response = error_response(500, "UNEXPECTED_ERROR", "Unexpected error.")
+        if self.listener is not None:
+            self.listener.answered(request.protocol)
         if exchanges.observing():
             body = response.body if isinstance(response, web.Response) else None
             exchanges.notify(
