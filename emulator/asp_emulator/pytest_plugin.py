@@ -39,15 +39,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class AdminConformance:
-    """Records Admin API exchanges; checks them once each test phase ends."""
+    """Records Admin API exchanges; checks them once each test phase ends (the document
+    is loaded at the first one: sessions without the Admin API never load it)."""
 
     def __init__(self, spec: Path) -> None:
-        from asp_emulator.admin.conformance import Conformance
-
-        self.checker: Conformance = Conformance(spec)
+        self.spec = spec
+        self._checker: Conformance | None = None
         self._lock = threading.Lock()
         self._pending: list[exchanges.Exchange] = []
         self.stop = exchanges.observe(self._record)
+
+    @property
+    def checker(self) -> Conformance:
+        """The check (openapi-core and the document, loaded on first use)."""
+        if self._checker is None:
+            from asp_emulator.admin.conformance import Conformance
+
+            self._checker = Conformance(self.spec)
+        return self._checker
 
     def _record(self, exchange: exchanges.Exchange) -> None:
         with self._lock:
@@ -57,6 +66,8 @@ class AdminConformance:
         """What is wrong with the responses recorded since the last call."""
         with self._lock:
             pending, self._pending = self._pending, []
+        if not pending:
+            return []
         return [problem for exchange in pending for problem in self.checker.check(exchange)]
 
     def _fail_on_problems(self, when: str) -> None:

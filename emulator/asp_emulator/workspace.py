@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 from asp_emulator import protocol, wire
 from asp_emulator.admin import AdminFault, AdminFaults, AdminServer, Credentials, Project
-from asp_emulator.admin.engines import Engine
+from asp_emulator.admin.engines import WireSide
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -171,17 +171,16 @@ class Workspace:
         if admin_api:
             _check_delay(admin_ready_delay)
             _check_delay(admin_delete_delay)
-            own = Engine(
-                workspace_name, self.connections, self._registry, self._dispatcher, self._knobs
-            )
             project = Project(
                 project_id,
-                own,
+                workspace_name,
+                self.connections,
                 lambda: [f"{self.host}:{self.port}"],
                 {"tier": default_tier, "maxTierSize": max_tier},
-                launch=self._launch_engine,
                 ready_delay=admin_ready_delay,
                 delete_delay=admin_delete_delay,
+                engine=self._registry,
+                launch=self._launch_wire_side,
             )
             self._admin = AdminServer(
                 project, Credentials(admin_token_ttl), AdminFaults(), self.limits
@@ -403,7 +402,7 @@ class Workspace:
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
 
     # -- the Admin API (admin_api=True) ------------------------------------------------------
-    async def _launch_engine(self, name: str, stream_config: dict[str, str]) -> Engine:
+    async def _launch_wire_side(self, name: str, stream_config: dict[str, str]) -> WireSide:
         """The wire side of workspace ``name``, created over the Admin API: its own
         registry and processors, served on 127.0.0.1 (a free port) with this workspace's
         TLS, users, limits and reply shape."""
@@ -433,7 +432,7 @@ class Workspace:
         server = Server(dispatcher, Faults(), server_context(self.tls), self.limits)
         port = await server.start("127.0.0.1", 0)
         registry.open()
-        return Engine(name, connections, registry, dispatcher, knobs, server, port)
+        return WireSide(name, registry, server, port)
 
     def connections_of(self, workspace_name: str) -> Connections:
         """The connection registry of a workspace of the Admin API's project (this

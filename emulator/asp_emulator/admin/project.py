@@ -1,8 +1,8 @@
 """The emulated Atlas project: its workspaces and their connection registries.
 
-Every workspace has an :class:`~asp_emulator.admin.engines.Engine` (reached with
-:meth:`Project.engine`): the emulator's own shares the wire server of the
-:class:`~asp_emulator.workspace.Workspace`; one created over HTTP gets a wire server of its
+Every workspace has a wire side (:class:`~asp_emulator.admin.engines.WireSide`; its engine is
+reached with :meth:`Project.engine`): the emulator's own is the
+:class:`~asp_emulator.workspace.Workspace`'s; one created over HTTP gets a wire server of its
 own on 127.0.0.1 (reported in ``hostnames``), stopped once its deletion is done. A connection
 created in a workspace's registry is what that workspace's ``$source``/``$merge``/``$emit``
 resolve once READY, and stops resolving once it is gone. Used in the event loop's thread only.
@@ -21,11 +21,12 @@ from typing import Any
 import bson
 
 from asp_emulator.admin import bodies
-from asp_emulator.admin.engines import Engine, Launcher
+from asp_emulator.admin.engines import Launcher, WireSide
 from asp_emulator.admin.errors import ApiError
 from asp_emulator.engine import Connections
 from asp_emulator.engine.connections import SOLAR, TEST_LOG
 from asp_emulator.options import TIERS
+from asp_emulator.processors import ProcessorRegistry
 
 #: Connection types Atlas lists (fields are passed through).
 CONNECTION_TYPES = tuple(bodies.TYPE_FIELDS)
@@ -45,51 +46,60 @@ class Record:
     due: float | None = None  # time.monotonic() of the next transition
     deleting: bool = False
     connections: dict[str, Record] = field(default_factory=dict)
-    engine: Engine | None = None  # a workspace's (None for a connection)
+    wire: WireSide | None = None  # a workspace's (None for a connection)
 
 
 class Project:
-    """One project (``project_id``) whose first workspace is the emulator's own (``own``);
-    ``launch`` starts the engine of each workspace created over HTTP."""
+    """One project (``project_id``) whose first workspace is the emulator's own
+    (``workspace_name``: its registry ``wire``, its ``engine``); ``launch`` starts the wire
+    side of each workspace created over HTTP (without it they are records only)."""
 
     def __init__(
         self,
         project_id: str,
-        own: Engine,
+        workspace_name: str,
+        wire: Connections,
         hostnames: Callable[[], list[str]],
         stream_config: dict[str, str],
         *,
-        launch: Launcher | None = None,
         ready_delay: float = 0.0,
         delete_delay: float = 0.0,
+        engine: ProcessorRegistry | None = None,
+        launch: Launcher | None = None,
     ) -> None:
         self.project_id = project_id
-        self.own = own.name
-        self.wire: Connections = own.connections
+        self.own = workspace_name
+        self.wire = wire
         self._hostnames = hostnames
         self._launch = launch
         self.ready_delay = ready_delay
         self.delete_delay = delete_delay
-        record = Record(self._workspace_doc(own.name, "AWS", "VIRGINIA_USA"), engine=own)
+        record = Record(self._workspace_doc(workspace_name, "AWS", "VIRGINIA_USA"))
         record.doc["streamConfig"] = dict(stream_config)
-        self.workspaces: dict[str, Record] = {own.name: record}
+        if engine is not None:
+            record.wire = WireSide(workspace_name, engine)
+        self.workspaces: dict[str, Record] = {workspace_name: record}
         self._stopping: set[asyncio.Task[None]] = set()
 
-    def engine(self, workspace: str) -> Engine:
-        """The engine of ``workspace`` (its processors, its connection registry); a 404
-        :class:`ApiError` when there is no such workspace."""
-        engine = self._workspace(workspace).engine
-        if engine is None:  # a workspace whose engine is still starting
+    def engine(self, name: str) -> ProcessorRegistry:
+        """The stream processing engine of workspace ``name``, the one the wire serves (its
+        processors; its connection registry, ``.connections``): the one way in for the
+        processor endpoints. A 404 :class:`ApiError` for an unknown workspace."""
+        wire = self._workspace(name).wire
+        if wire is None:  # records only (no launcher), or still starting
             raise ApiError(
-                404, "STREAM_TENANT_NOT_FOUND_FOR_NAME", f"No workspace named {workspace}."
+                404,
+                "STREAM_TENANT_NOT_FOUND_FOR_NAME",
+                f"Workspace {name} is not served on the wire.",
+                [name],
             )
-        return engine
+        return wire.engine
 
     async def close(self) -> None:
-        """Stop the engines of the workspaces created over HTTP (the emulator stops)."""
+        """Stop the wire side of the workspaces created over HTTP (the emulator stops)."""
         for name, record in list(self.workspaces.items()):
-            if name != self.own and record.engine is not None:
-                await record.engine.stop()
+            if name != self.own and record.wire is not None:
+                await record.wire.stop()
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
 
@@ -98,7 +108,9 @@ class Project:
         """Apply every transition that is due: PENDING → READY, DELETING → gone."""
         now = time.monotonic()
         for ws_name, ws in list(self.workspaces.items()):
-            registry = ws.engine.connections if ws.engine is not None else None
+            registry = ws.wire.connections if ws.wire is not None else None
+            if ws_name == self.own:
+                registry = self.wire
             for name, conn in list(ws.connections.items()):
                 if conn.due is None or conn.due > now:
                     continue
@@ -113,11 +125,11 @@ class Project:
                         registry.add(name, conn.doc["type"])
             if ws.deleting and ws.due is not None and ws.due <= now:
                 del self.workspaces[ws_name]
-                if ws.engine is not None:
-                    self._stop_later(ws.engine)
+                if ws.wire is not None:
+                    self._stop_later(ws.wire)
 
-    def _stop_later(self, engine: Engine) -> None:
-        task = asyncio.get_running_loop().create_task(engine.stop())
+    def _stop_later(self, wire: WireSide) -> None:
+        task = asyncio.get_running_loop().create_task(wire.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
@@ -152,15 +164,15 @@ class Project:
         doc = copy.deepcopy(record.doc)
         if name == self.own:
             doc["hostnames"] = self._hostnames()
-        elif record.engine is not None:
-            doc["hostnames"] = [f"127.0.0.1:{record.engine.port}"]
+        elif record.wire is not None:
+            doc["hostnames"] = [f"127.0.0.1:{record.wire.port}"]
         if include_connections:
             doc["connections"] = self.connections(name)
         return doc
 
     def list_workspaces(self) -> list[dict[str, Any]]:
         self.settle()
-        starting = {n for n, r in self.workspaces.items() if r.engine is None and self._launch}
+        starting = {n for n, r in self.workspaces.items() if r.wire is None and self._launch}
         return [self.workspace(name) for name in self.workspaces if name not in starting]
 
     async def create_workspace(self, body: dict[str, Any], sample: bool) -> dict[str, Any]:
@@ -195,7 +207,7 @@ class Project:
         self.workspaces[name] = record  # the name is taken while the engine starts
         if self._launch is not None:
             try:
-                record.engine = await self._launch(name, stream_config)
+                record.wire = await self._launch(name, stream_config)
             except BaseException:
                 del self.workspaces[name]
                 raise
@@ -218,8 +230,8 @@ class Project:
         if "failoverRegions" in body:
             record.doc["failoverRegions"] = copy.deepcopy(body["failoverRegions"])
         record.doc["streamConfig"].update(stream_config)
-        if record.engine is not None:
-            defaults = record.engine.registry.defaults
+        if record.wire is not None:
+            defaults = record.wire.engine.defaults
             defaults.default_tier = record.doc["streamConfig"].get("tier", defaults.default_tier)
             defaults.max_tier = record.doc["streamConfig"].get("maxTierSize", defaults.max_tier)
         return self.workspace(name)
