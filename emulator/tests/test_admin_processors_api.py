@@ -94,8 +94,10 @@ def test_processor_lifecycle(api: Api) -> None:
     created = api("POST", "/processor", {"name": "p1", "pipeline": _pipeline(), "tier": "SP10"})
     assert created.status_code == 200
     assert created.headers["Content-Type"].startswith(V_SP)
-    _required(created.json())
-    assert created.json()["state"] == "CREATED"
+    assert created.json()["name"] == "p1"  # a StreamsProcessor: the definition, no state
+    assert re.fullmatch(r"[a-f0-9]{24}", created.json()["_id"])
+    _required(api("GET", "/processor/p1").json())
+    assert api("GET", "/processor/p1").json()["state"] == "CREATED"
     assert api("POST", "/processor", {"name": "p1", "pipeline": _pipeline()}).status_code == 409
 
     got = api("GET", "/processor/p1")

@@ -22,7 +22,8 @@ from aiohttp import web
 from bson import json_util
 
 from asp_emulator import protocol
-from asp_emulator.admin.project import ApiError, Project
+from asp_emulator.admin.errors import ApiError
+from asp_emulator.admin.project import Project
 from asp_emulator.errors import (
     COMMAND_FAILED,
     PROCESSOR_ALREADY_EXISTS,
@@ -106,7 +107,7 @@ def _answer(
             return _json(200, media, _page(request.query, docs))
         case "processor_create", "POST":
             name = _create(engine, body, actor)
-            return _json(200, media, processor_doc(engine, engine.get(name)))
+            return _json(200, media, processor_doc(engine, engine.get(name), stats=False))
         case "processor", "GET":
             return _json(200, media, processor_doc(engine, _get(engine, name)))
         case "processor", "PATCH":
@@ -131,21 +132,23 @@ def _answer(
 
 
 # -- the processor document ----------------------------------------------------------------
-def processor_doc(engine: ProcessorRegistry, processor: Processor) -> dict[str, Any]:
+def processor_doc(
+    engine: ProcessorRegistry, processor: Processor, *, stats: bool = True
+) -> dict[str, Any]:
     """``StreamsProcessorWithStats``: the definition, ``state`` and the ``stats`` the wire's
-    ``getStreamProcessorStats`` reports (same engine call)."""
-    _, stats = engine.stats(protocol.Stats(processor.name, 1, False))
-    stats.pop("ok", None)
+    ``getStreamProcessorStats`` reports (same engine call); without ``stats``, the
+    ``StreamsProcessor`` a create answers (the definition only)."""
     doc: dict[str, Any] = {
         "_id": processor.id,
         "name": processor.name,
         "pipeline": _ejson(processor.stages),
-        "state": processor.state,
-        "stats": _plain(stats),
         "tier": processor.tier or engine.defaults.default_tier,
         "failoverEnabled": bool(processor.options.get("failover", False)),
-        "eligibleForFailover": False,
     }
+    if stats:
+        _, numbers = engine.stats(protocol.Stats(processor.name, 1, False))
+        numbers.pop("ok", None)
+        doc.update(state=processor.state, stats=_plain(numbers), eligibleForFailover=False)
     if "dlq" in processor.options:
         doc["options"] = {"dlq": _ejson(processor.options["dlq"])}
     return doc

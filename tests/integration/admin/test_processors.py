@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from pymongo import MongoClient
@@ -78,7 +79,8 @@ def test_http_and_wire_share_the_processors(
 ) -> None:
     name, topic = _name("http"), _name("t")
     created = client.create_processor(ws.workspace_name, name, _pipeline(source, topic))
-    assert (created["name"], created["state"]) == (name, "CREATED")
+    assert created["name"] == name
+    assert client.get_processor(ws.workspace_name, name)["state"] == "CREATED"
     listed = mongo.admin.command({"listStreamProcessors": 1, "filter": {"name": name}})
     assert [p["state"] for p in listed["streamProcessors"]] == ["CREATED"]
 
@@ -298,3 +300,27 @@ async def test_the_async_client_does_the_same(ws: Workspace, source: str) -> Non
         assert lines[-1]["renamedFrom"] == name
         await client.delete_processor(ws.workspace_name, f"{name}-2")
         assert f"{name}-2" not in ws.processors()
+
+
+def test_a_workspace_created_over_http_runs_processors_on_its_own_wire(
+    ws: Workspace, client: AdminClient
+) -> None:
+    workspace = _name("made")
+    (hostname,) = client.create_workspace(workspace)["hostnames"]
+    query = urlencode({"tls": "true", "tlsCAFile": ws.ca_file, "authSource": "admin"})
+    own: Mongo
+    with MongoClient(f"mongodb://{ws.username}:{ws.password}@{hostname}/?{query}") as own:
+        pipeline = [
+            {"$source": {"connectionName": "sample_stream_solar"}},
+            {"$emit": {"connectionName": "__testLog", "topic": "solar"}},
+        ]
+        client.create_processor(workspace, "solar", pipeline)
+        client.start_processor(workspace, "solar")
+        listed = own.admin.command({"listStreamProcessors": 1})["streamProcessors"]
+        assert [(p["name"], p["state"]) for p in listed] == [("solar", "STARTED")]
+        assert "solar" not in ws.processors()  # not the emulator's own workspace's
+        _wait(lambda: client.get_processor(workspace, "solar")["stats"]["outputMessageCount"] > 0)
+        lines = _lines(client.download_logs(workspace, processor="solar"))
+        assert [line["msg"] for line in lines] == ["created", "CREATED -> STARTED"]
+        assert {line["workspace"] for line in lines} == {workspace}
+    client.delete_workspace(workspace)

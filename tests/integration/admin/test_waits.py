@@ -5,6 +5,7 @@ the document, FAILED with the server's words, gone after a 202, every wait bound
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -104,13 +105,17 @@ def test_ready_is_bounded_and_says_what_it_saw(slow: Workspace, client: AdminCli
     assert name in str(caught.value)
 
 
-def test_failed_carries_the_servers_words(slow: Workspace, client: AdminClient) -> None:
+def test_failed_is_final_and_unretryable(slow: Workspace, client: AdminClient) -> None:
     name = _name("kafka")
-    client.create_connection(slow.workspace_name, {"name": name, "type": "Kafka"})
+    client.create_connection(
+        slow.workspace_name, {"name": name, "type": "Kafka", "bootstrapServers": "broker:9092"}
+    )
     slow.fail_admin_connection(name, "Broker unreachable: broker:9092")
-    with pytest.raises(AdminConnectionFailedError, match="Broker unreachable: broker:9092") as e:
+    with pytest.raises(AdminConnectionFailedError, match=f"{name}.* is FAILED") as e:
         waits.connection_ready(client, slow.workspace_name, name, poll_interval=POLL)
     assert isinstance(e.value, Unretryable)
+    said = gzip.decompress(client.download_logs(slow.workspace_name)).decode()
+    assert f"connection {name} FAILED: Broker unreachable: broker:9092" in said
 
 
 def test_a_connection_deleted_while_waiting_is_an_error(
