@@ -1,8 +1,8 @@
 """The Admin API's port, held to the wire server's :class:`~asp_emulator.limits.Limits`
 before any authentication.
 
-aiohttp parses HTTP; this module only accepts and times: it accepts on its own socket and
-closes a connection over ``max_connections`` before TLS (as the wire server does), gives
+aiohttp parses HTTP; this module only accepts (:mod:`asp_emulator.accepting`, as the wire
+server does: over ``max_connections`` closed before TLS) and times: it gives
 the TLS handshake ``tls_handshake_timeout``, a silent connection (before its first request
 and between two) ``unauthenticated_idle_timeout``, and a request from its first byte to its
 last (headers and body) ``message_timeout``. A periodic reaper closes the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import socket
 import ssl
@@ -26,11 +25,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from asp_emulator.accepting import Acceptor
 from asp_emulator.limits import Limits
 
 log = logging.getLogger(__name__)
-
-_BACKLOG = 128
 #: aiohttp's own default for a header line, the most a header may take here
 MAX_HEADER_LINE = 8190
 
@@ -72,20 +70,18 @@ class GuardedHandler(web.RequestHandler):
         super().log_exception(*args, **kw)
 
 
-class Listener:
+class Listener(Acceptor):
     """Serves ``runner`` (set up) over TLS on 127.0.0.1 within ``limits``."""
 
+    what = "Admin API connection"
+
     def __init__(self, runner: web.AppRunner, context: ssl.SSLContext, limits: Limits) -> None:
+        super().__init__(limits)
         self.runner = runner
         self.context = context
-        self.limits = limits
-        self._socket: socket.socket | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._open: set[_Connection] = set()
         self._by_handler: dict[object, _Connection] = {}
         self._reaper: asyncio.TimerHandle | None = None
-        self._at_limit = False
-        self.connections_refused = 0
         self.connections_timed_out = 0
 
     @property
@@ -107,69 +103,20 @@ class Listener:
 
     async def start(self) -> int:
         """Listen on a free port of 127.0.0.1; returns it."""
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(_BACKLOG)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            raise
-        self._socket = listener
-        self._spawn(self._accept(listener))
+        port = self._listen("127.0.0.1", 0)
         self._reaper = asyncio.get_running_loop().call_later(self._interval(), self._reap)
-        return int(listener.getsockname()[1])
+        return port
 
     async def close(self) -> None:
         """Stop accepting and abort every connection still in its TLS handshake."""
         if self._reaper is not None:
             self._reaper.cancel()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        await self._stop()
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _accept(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("cannot accept Admin API connections: %s", exc)
-                    await asyncio.sleep(0.1)
-                    continue
-                raise
-            if len(self._open) >= self.limits.max_connections:
-                self._refuse(sock)
-                continue
-            self._at_limit = False
-            record = _Connection()  # the handshake is bounded by ssl_handshake_timeout
-            self._open.add(record)
-            self._spawn(self._connect(sock, record))
-
-    def _refuse(self, sock: socket.socket) -> None:
-        self.connections_refused += 1
-        with contextlib.suppress(OSError):
-            sock.close()
-        if not self._at_limit:
-            self._at_limit = True
-            log.warning(
-                "Admin API connection limit reached: %d connections are open "
-                "(Limits.max_connections); refusing new ones until some close",
-                self.limits.max_connections,
-            )
+    def _admit(self, sock: socket.socket) -> None:
+        record = _Connection()  # the handshake is bounded by ssl_handshake_timeout
+        self._open.add(record)
+        self._spawn(self._connect(sock, record))
 
     async def _connect(self, sock: socket.socket, record: _Connection) -> None:
         loop = asyncio.get_running_loop()
