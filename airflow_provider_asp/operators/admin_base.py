@@ -158,30 +158,19 @@ class AspAdminWaitOperator(AspAdminBaseOperator):
         then :meth:`finish`. ``first``: a document already read, judged as the first look."""
         if not (self.wait_for_completion or always):
             return self.finish(resume, None)
+        interval = arguments.seconds(self.poll_interval, "poll_interval")
         client = self.hook.get_conn()
-        look = wait.judge(first) if first is not None else wait.look(client)
+        look = wait.judge(first) if first is not None else wait.wait(client, 0, interval)
         if look.status == "pending":
             self.log.info("%s", look.message)
             if self.deferrable:
                 self._defer(wait, resume)
-            look = self._poll(wait, look)
+            left = max(self._deadline - time.time(), 0.0)
+            self.log.info("Waiting up to %.0f s for %s to be %s.", left, wait.what, wait.awaited)
+            look = wait.wait(client, left, interval)
         self.log.info("%s", look.message)
         look.raise_unless_success()
         return self.finish(resume, look)
-
-    def _poll(self, wait: AdminWait, look: AdminLook) -> AdminLook:
-        interval = arguments.seconds(self.poll_interval, "poll_interval")
-        started = time.time()
-        client = self.hook.get_conn()
-        while look.status == "pending":
-            left = self._deadline - time.time()
-            if left <= 0:
-                return wait.timed_out(time.time() - started, look)
-            time.sleep(min(interval, left))
-            look = wait.look(client)
-            if look.status == "pending":
-                self.log.info("%s", look.message)
-        return look
 
     def _defer(self, wait: AdminWait, resume: Mapping[str, Any]) -> NoReturn:
         from airflow_provider_asp.triggers.admin import AspAdminWaitTrigger

@@ -102,7 +102,7 @@ class AspConnectionReadySensor(AirflowErrorsMixin, BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One look; a pending one defers in deferrable mode."""
         wait = self._wait()
-        look = wait.look(self.hook.get_conn())
+        look = wait.wait(self.hook.get_conn(), 0, self._poll_interval())
         self.log.info("%s", look.message)
         if look.status == "success":
             return PokeReturnValue(True, self._result(look))
@@ -123,10 +123,13 @@ class AspConnectionReadySensor(AirflowErrorsMixin, BaseSensorOperator):
         look.raise_unless_success()
         return self._result(look)
 
+    def _poll_interval(self) -> float:
+        interval = self.poke_interval if self.poll_interval is None else self.poll_interval
+        return arguments.seconds(interval, "poll_interval")
+
     def _defer(self, wait: AdminWait) -> None:
         from airflow_provider_asp.triggers.admin import AspAdminWaitTrigger
 
-        interval = self.poke_interval if self.poll_interval is None else self.poll_interval
         left = max(self._end_time - time.time(), 0.0)
         self.log.info("Deferring: waiting up to %.0f s more in the triggerer.", left)
         self.defer(
@@ -134,7 +137,7 @@ class AspConnectionReadySensor(AirflowErrorsMixin, BaseSensorOperator):
                 **wait.to_kwargs(),
                 end_time=self._end_time,
                 asp_admin_conn_id=self.asp_admin_conn_id,
-                poll_interval=arguments.seconds(interval, "poll_interval"),
+                poll_interval=self._poll_interval(),
             ),
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=left) + DEFER_MARGIN,

@@ -1,7 +1,9 @@
 """Waiting on the Atlas Administration API: a connection READY, a connection or workspace
-gone. One :class:`AdminWait` says what is awaited and judges each look (with the core's
-:func:`~asp_core.admin.deploy.judge_connection`); the operators and sensors look from the
-worker, and :class:`AspAdminWaitTrigger` looks from the triggerer on the async client.
+gone. The waits are the core's (:mod:`asp_core.admin.waits`: bounded, a transient look
+costs a look, connections judged by :func:`~asp_core.admin.deploy.judge_connection`);
+:class:`AdminWait` says what is awaited and turns each wait's end into an
+:class:`AdminLook`, the one outcome a worker's wait, a sensor's poke and
+:class:`AspAdminWaitTrigger`'s event share.
 
 Kwargs hold the connection id and names, never a secret. Importing this module sends
 nothing.
@@ -17,29 +19,32 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from asp_core.errors import AspError, AspWaitTimeoutError, Unretryable
+from asp_core.errors import AspError, Unretryable
 
 if TYPE_CHECKING:
     from asp_core.admin import AdminClient, AsyncAdminClient
 
-__all__ = ["AdminLook", "AdminWait", "AspAdminStateError", "AspAdminWaitTrigger"]
+__all__ = ["AdminLook", "AdminWait", "AspAdminWaitTrigger"]
 
 Kind = Literal["ready", "gone"]
 Status = Literal["success", "pending", "failed", "timeout", "error"]
-
-
-class AspAdminStateError(Unretryable):
-    """A connection is FAILED (or gone while awaited READY): no wait or retry fixes it."""
+_ENDS = ("success", "failed", "timeout", "error")
 
 
 class AspAdminCallError(AspError):
-    """The triggerer's call to the Admin API failed (the message says why, without secrets)."""
+    """The triggerer's call to the Admin API failed in a way a retry may fix (the message
+    says why, without secrets)."""
+
+
+class AspAdminCallRefusedError(Unretryable, AspAdminCallError):
+    """The triggerer's call to the Admin API failed in a way no retry fixes (401, 403)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class AdminLook:
-    """One look: ``status`` (``success``, ``pending``, ``failed``, ``timeout`` or
-    ``error``), the connection's ``state`` (None when gone or for a workspace), what to log."""
+    """How a wait ended, or one look: ``status`` (``success``, ``pending``, ``failed``,
+    ``timeout`` or ``error``), the connection's ``state`` (None when gone or for a
+    workspace), what to log."""
 
     status: Status
     message: str
@@ -54,12 +59,7 @@ class AdminLook:
 
     @classmethod
     def from_event(cls, event: Any) -> AdminLook:
-        if not isinstance(event, Mapping) or event.get("status") not in (
-            "success",
-            "failed",
-            "timeout",
-            "error",
-        ):
+        if not isinstance(event, Mapping) or event.get("status") not in _ENDS:
             return cls("error", f"unexpected trigger event: {event!r}")
         return cls(
             event["status"],
@@ -69,15 +69,17 @@ class AdminLook:
         )
 
     def raise_unless_success(self) -> None:
-        """The exception of a look that did not succeed (a success returns)."""
+        """The core's exception for a wait that did not succeed (a success returns)."""
+        from asp_core.admin.errors import AdminConnectionFailedError, AdminWaitTimeoutError
+
         if self.status == "success":
             return
         if self.status == "failed":
-            raise AspAdminStateError(self.message)
+            raise AdminConnectionFailedError(self.message)
         if self.status == "timeout":
-            raise AspWaitTimeoutError(self.message)
+            raise AdminWaitTimeoutError(self.message)
         if self.unretryable:
-            raise AspAdminStateError(self.message)
+            raise AspAdminCallRefusedError(self.message)
         raise AspAdminCallError(self.message)
 
 
@@ -104,8 +106,12 @@ class AdminWait:
             return f"workspace {self.workspace!r}"
         return f"connection {self.connection!r} of workspace {self.workspace!r}"
 
+    def to_kwargs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # -- judgments ------------------------------------------------------------------------
     def judge(self, doc: Mapping[str, Any] | None) -> AdminLook:
-        """The look for the document read (None: 404)."""
+        """The look for a document already read (None: a 404)."""
         from asp_core.admin.deploy import judge_connection
 
         if self.kind == "gone":
@@ -118,54 +124,138 @@ class AdminWait:
         if verdict.ready:
             return AdminLook("success", f"{self.what} is READY.", verdict.state)
         if verdict.failed:
-            return AdminLook("failed", f"{self.what} FAILED: {verdict.message}", verdict.state)
+            return AdminLook("failed", f"{self.what} is FAILED: {verdict.message}", "FAILED")
         if verdict.gone:
-            if self.missing_ok:
-                return AdminLook("pending", f"{self.what} does not exist yet.")
-            return AdminLook("failed", f"{self.what} does not exist.")
+            return self._missing(f"{self.what} does not exist.")
         return AdminLook("pending", f"{self.what} is {verdict.state}.", verdict.state)
 
-    def timed_out(self, seconds: float, last: AdminLook) -> AdminLook:
-        awaited = "READY" if self.kind == "ready" else "gone"
-        return AdminLook(
-            "timeout", f"{self.what} not {awaited} within {seconds:.0f} s ({last.message})"
+    def _missing(self, message: str) -> AdminLook:
+        if self.missing_ok:
+            return AdminLook("pending", f"{self.what} does not exist yet.")
+        return AdminLook("failed", message)
+
+    def ended(self, result: Mapping[str, Any] | None) -> AdminLook:
+        """The look of a core wait that returned (``result``: the READY document)."""
+        state = None if result is None else judge_connection_state(result)
+        return AdminLook("success", self.judge(result).message, state)
+
+    def ended_with(self, exc: BaseException, *, first: bool = False) -> AdminLook | None:
+        """The look of a core wait that raised ``exc``; None for an error the caller
+        raises (or reports). ``first``: a single look (timeout 0), pending when undecided."""
+        from asp_core.admin.errors import (
+            AdminConnectionFailedError,
+            AdminNotFoundError,
+            AdminWaitTimeoutError,
         )
 
-    # -- looks ----------------------------------------------------------------------------
-    def look(self, client: AdminClient) -> AdminLook:
-        """One look through the sync client."""
-        from asp_core.admin import AdminNotFoundError
+        if isinstance(exc, AdminWaitTimeoutError):
+            if first:
+                seen = str(exc).partition(" (")[2].rstrip(")")
+                detail = f" ({seen})" if seen else ""
+                return AdminLook("pending", f"{self.what} is not {self.awaited} yet{detail}.")
+            return AdminLook("timeout", str(exc))
+        if isinstance(exc, AdminConnectionFailedError):
+            return AdminLook("failed", str(exc), "FAILED")
+        if isinstance(exc, AdminNotFoundError) and self.kind == "ready":
+            return self._missing(f"{self.what} does not exist." if first else str(exc))
+        return None
+
+    @property
+    def awaited(self) -> str:
+        return "READY" if self.kind == "ready" else "gone"
+
+    # -- the core's waits -----------------------------------------------------------------
+    def wait(self, client: AdminClient, timeout: float, poll_interval: float) -> AdminLook:
+        """Wait in this thread, up to ``timeout`` seconds (0: one look, pending when
+        undecided); an error no wait judges (401, 403, ...) is raised."""
+        from asp_core.admin.waits import synchronous as waits
 
         try:
+            if self.kind == "ready":
+                assert self.connection is not None
+                doc = waits.connection_ready(
+                    client,
+                    self.workspace,
+                    self.connection,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                )
+                return self.ended(doc)
             if self.connection is None:
-                doc = client.get_workspace(self.workspace)
+                waits.workspace_gone(
+                    client, self.workspace, timeout=timeout, poll_interval=poll_interval
+                )
             else:
-                doc = client.get_connection(self.workspace, self.connection)
-        except AdminNotFoundError:
-            doc = None
-        return self.judge(doc)
+                waits.connection_gone(
+                    client,
+                    self.workspace,
+                    self.connection,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                )
+            return self.ended(None)
+        except Exception as exc:
+            look = self.ended_with(exc, first=timeout == 0)
+            if look is None:
+                raise
+            return look
 
-    async def alook(self, client: AsyncAdminClient) -> AdminLook:
-        """One look through the async client."""
-        from asp_core.admin import AdminNotFoundError
+    async def await_(
+        self, client: AsyncAdminClient, deadline: float, poll_interval: float
+    ) -> AdminLook:
+        """Wait in the event loop until ``deadline`` (seconds since the epoch); a
+        connection missing with ``missing_ok`` is looked for again until then."""
+        from asp_core.admin.waits import asynchronous as waits
 
-        try:
-            if self.connection is None:
-                doc = await client.get_workspace(self.workspace)
-            else:
-                doc = await client.get_connection(self.workspace, self.connection)
-        except AdminNotFoundError:
-            doc = None
-        return self.judge(doc)
+        while True:
+            timeout = max(deadline - time.time(), 0.0)
+            try:
+                if self.kind == "ready":
+                    assert self.connection is not None
+                    doc = await waits.connection_ready(
+                        client,
+                        self.workspace,
+                        self.connection,
+                        timeout=timeout,
+                        poll_interval=poll_interval,
+                    )
+                    return self.ended(doc)
+                if self.connection is None:
+                    await waits.workspace_gone(
+                        client, self.workspace, timeout=timeout, poll_interval=poll_interval
+                    )
+                else:
+                    await waits.connection_gone(
+                        client,
+                        self.workspace,
+                        self.connection,
+                        timeout=timeout,
+                        poll_interval=poll_interval,
+                    )
+                return self.ended(None)
+            except Exception as exc:
+                look = self.ended_with(exc)
+                if look is None:
+                    raise
+            if look.status != "pending":
+                return look
+            left = deadline - time.time()
+            if left <= 0:
+                message = f"{self.what} READY: not within the deadline (last seen: gone)"
+                return AdminLook("timeout", message)
+            await asyncio.sleep(min(poll_interval, left))
 
-    def to_kwargs(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+
+def judge_connection_state(doc: Mapping[str, Any]) -> str | None:
+    from asp_core.admin.deploy import judge_connection
+
+    return judge_connection(doc).state
 
 
 class AspAdminWaitTrigger(BaseTrigger):
-    """Looks through the Admin API until the wait is decided or ``end_time`` (seconds
-    since the epoch) has passed; yields one event (:meth:`AdminLook.to_event`, with
-    ``resume`` echoed for the task).
+    """Waits through the Admin API (the core's async waits) until the wait is decided or
+    ``end_time`` (seconds since the epoch) has passed; yields one event
+    (:meth:`AdminLook.to_event`, with ``resume`` echoed for the task).
 
     :param kind: ``ready`` or ``gone`` (:class:`AdminWait`).
     :param workspace: the workspace.
@@ -207,7 +297,7 @@ class AspAdminWaitTrigger(BaseTrigger):
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Look until decided or time is up; yield that one event."""
+        """Wait until decided or time is up; yield that one event."""
         look = await self._wait()
         self.log.info("%s", look.message)
         yield TriggerEvent(look.to_event(self.resume))
@@ -216,27 +306,10 @@ class AspAdminWaitTrigger(BaseTrigger):
         from airflow_provider_asp.hooks.admin import AspAdminHook
 
         hook = AspAdminHook(self.asp_admin_conn_id)
-        started = time.time()
         try:
             async with hook:
                 client = await hook.aget_conn()
-                while True:
-                    look = await self.wait.alook(client)
-                    if look.status != "pending":
-                        return look
-                    left = self.end_time - time.time()
-                    if left <= 0:
-                        return self.wait.timed_out(time.time() - started, look)
-                    self.log.info("%s", look.message)
-                    await asyncio.sleep(min(self.poll_interval, left))
+                self.log.info("Waiting for %s to be %s.", self.wait.what, self.wait.awaited)
+                return await self.wait.await_(client, self.end_time, self.poll_interval)
         except Exception as exc:
-            return _failed_call(hook, exc)
-
-
-def _failed_call(hook: Any, exc: BaseException) -> AdminLook:
-    """The error look for ``exc``, in the hook's words (without the secret)."""
-    try:
-        message = hook.explain(exc)
-    except Exception:
-        message = type(exc).__name__
-    return AdminLook("error", message, unretryable=isinstance(exc, Unretryable))
+            return AdminLook("error", hook.explain(exc), unretryable=isinstance(exc, Unretryable))

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from asp_core.stream_processing import StreamProcessingClient
 from asp_emulator import Workspace
 from tests.support.admin import requests
+from tests.support.airflow import PASSWORD, SOURCE, pipeline
 
 _names = itertools.count(1)
 KAFKA_PASSWORD = "Kafka-s3cret-Pa55-0193"
@@ -254,3 +256,65 @@ def test_a_change_atlas_refuses_in_place_needs_allow_replace(admin_ws: Workspace
     )
     assert seen.writes == {"DELETE connection": 1, "POST connections": 1}
     run(f"AspDeleteConnectionOperator(workspace_name={ws!r}, connection_name={name!r})")
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+
+def test_logs_are_downloaded_gzip_to_a_templated_path(admin_ws: Workspace, run, tmp_path) -> None:
+    import gzip
+
+    ws, name = admin_ws.workspace_name, unique("logged")
+    admin_ws.fail_admin_connection(
+        value(
+            run(
+                f"AspDeployConnectionOperator(workspace_name={ws!r}, connection_name={name!r}, "
+                f"definition={HTTPS!r})"
+            )
+        )["connection_name"],
+        "broker unreachable at 10.0.0.7",
+    )
+    with StreamProcessingClient(admin_ws.uri) as client:  # a command the audit log names
+        client.stream_processors().create(name, pipeline(source=SOURCE))
+        client.stream_processors().get(name).drop()
+    target = str(tmp_path / "{{ ds }}-{{ params.kind }}.log.gz")
+    results = {}
+    for kind in ("operational", "audit"):
+        result = run(
+            f"AspDownloadLogsOperator(workspace_name={ws!r}, path={target!r}, kind={kind!r}, "
+            f"params={{'kind': {kind!r}}}, "
+            "start_time='{{ data_interval_start - macros.timedelta(hours=1) }}')"
+        )
+        assert result.states == {"t": "success"}
+        results[kind] = value(result)
+    for kind, got in results.items():
+        assert got["kind"] == kind
+        assert got["path"].endswith(f"-{kind}.log.gz")
+        assert "{{" not in got["path"]  # rendered
+        with open(got["path"], "rb") as file:
+            data = file.read()
+        assert got["bytes"] == len(data)
+        lines = [json.loads(line) for line in gzip.decompress(data).decode().splitlines()]
+        assert all(line["workspace"] == ws for line in lines)
+        results[kind] = lines
+    operational = [json.dumps(line) for line in results["operational"]]
+    assert any("broker unreachable at 10.0.0.7" in line for line in operational)
+    audit = [json.dumps(line) for line in results["audit"]]
+    assert any("admin: createStreamProcessor" in line and name in line for line in audit)
+    assert not any(PASSWORD in line for line in audit)
+
+
+def test_logs_arguments_are_checked_before_anything_is_sent(admin_ws: Workspace, run) -> None:
+    ws = admin_ws.workspace_name
+    for bad in (
+        "kind='debug'",
+        "start_time='2024-01-01T00:00:00'",  # no offset: no instant
+        "start_time='2024-01-02T00:00:00Z', end_time='2024-01-01T00:00:00Z'",
+    ):
+        with requests(admin_ws) as seen:
+            result = run(
+                f"AspDownloadLogsOperator(workspace_name={ws!r}, path='/tmp/x.gz', {bad})",
+                retries=2,
+            )
+        assert result.states == {"t": "failed"}, bad
+        assert seen.total == 0

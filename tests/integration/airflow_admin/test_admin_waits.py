@@ -20,8 +20,8 @@ from airflow_provider_asp.operators.admin import (
     AspDeployConnectionOperator,
 )
 from airflow_provider_asp.sensors.admin import AspConnectionReadySensor
-from airflow_provider_asp.triggers.admin import AdminWait, AspAdminStateError
-from asp_core.errors import AspWaitTimeoutError
+from airflow_provider_asp.triggers.admin import AdminWait
+from asp_core.admin.errors import AdminConnectionFailedError, AdminWaitTimeoutError
 from asp_emulator import Workspace
 from tests.support.admin import after_requests, requests
 from tests.support.tasks import run_deferring
@@ -90,10 +90,8 @@ def test_delete_connection_waits_until_gone(slow_ws: Workspace, mode: str) -> No
     assert result["deleted"] is True
     assert deferred == (1 if mode == "deferrable" else 0)
     with requests(slow_ws) as seen:
-        assert (
-            AdminWait("gone", slow_ws.workspace_name, name).look(task.hook.get_conn()).status
-            == "success"
-        )
+        look = AdminWait("gone", slow_ws.workspace_name, name).wait(task.hook.get_conn(), 0, 1)
+    assert look.status == "success"
     assert seen.total == 1
 
 
@@ -117,7 +115,7 @@ def test_a_wait_is_bounded(slow_ws: Workspace, mode: str) -> None:
     task = AspDeployConnectionOperator(
         connection_name=name, definition=HTTPS, **{**args(slow_ws, mode), "timeout": 0.5}
     )
-    with pytest.raises(AspWaitTimeoutError, match=f"connection '{name}' .* not READY within"):
+    with pytest.raises(AdminWaitTimeoutError, match=f"connection '{name}' .* READY: not within"):
         run(task)
     slow_ws.finish_admin_transitions()
 
@@ -173,7 +171,7 @@ def test_the_sensor_times_out(slow_ws: Workspace) -> None:
         poke_interval=0.05,
         timeout=0.5,
     )
-    with pytest.raises(AirflowSensorTimeout, match=r"'late' .* not READY within"):
+    with pytest.raises(AirflowSensorTimeout, match=r"'late' .* READY: not within"):
         run(sensor)
 
 
@@ -185,9 +183,9 @@ def test_judgments() -> None:
     failed = wait.judge({"state": "FAILED", "errorMessage": "broker unreachable"})
     assert (failed.status, failed.message) == (
         "failed",
-        "connection 'c' of workspace 'w' FAILED: broker unreachable",
+        "connection 'c' of workspace 'w' is FAILED: broker unreachable",
     )
-    with pytest.raises(AspAdminStateError, match="broker unreachable"):
+    with pytest.raises(AdminConnectionFailedError, match="broker unreachable"):
         failed.raise_unless_success()
     assert wait.judge(None).status == "failed"
     assert AdminWait("ready", "w", "c", missing_ok=True).judge(None).status == "pending"
@@ -195,3 +193,20 @@ def test_judgments() -> None:
     assert gone.judge({"state": "DELETING"}).status == "pending"
     assert gone.judge(None).status == "success"
     assert AdminWait("gone", "w").judge({"name": "w"}).message == "workspace 'w' is still there."
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_connection_fails_the_task_at_once(slow_ws: Workspace, mode: str) -> None:
+    name = f"failing-{mode}"
+    task = AspDeployConnectionOperator(
+        connection_name=name, definition=HTTPS, **args(slow_ws, mode)
+    )
+
+    def fail() -> None:
+        slow_ws.fail_admin_connection(name, "broker unreachable")
+
+    with (
+        after_requests(slow_ws, "GET connection", 2, fail),
+        pytest.raises(AirflowFailException, match=f"connection '{name}' .* is FAILED"),
+    ):
+        run(task)
