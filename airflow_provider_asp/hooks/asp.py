@@ -35,6 +35,7 @@ from asp_core.stream_processing import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_asp.hooks.connection_form import AdminReference
     from asp_core.stream_processing import StreamProcessors
 
 ClientT = TypeVar("ClientT", bound="StreamProcessingClient | AsyncStreamProcessingClient")
@@ -59,6 +60,9 @@ class AspHook(BaseHook):
         self.asp_conn_id = asp_conn_id
         self._client_kwargs = client_kwargs
         self._client: StreamProcessingClient | None = None
+        #: The ``asp_admin`` connection and workspace the connection names instead of a host
+        #: (set once the settings are read; None: it has a host).
+        self.admin_reference: AdminReference | None = None
         self._async_client: AsyncStreamProcessingClient | None = None
 
     # -- the connection form (Airflow < 3.2; newer versions read the provider info) ------
@@ -77,7 +81,7 @@ class AspHook(BaseHook):
         ``asp_admin`` connection is looked up in the Admin API then)."""
         conn = self.get_connection(self.asp_conn_id)
         extra = conn.extra_dejson
-        reference = admin_reference(conn, extra)
+        reference = self.admin_reference = admin_reference(conn, extra)
         resolved = None if reference is None else resolve_workspace(conn.conn_id, reference)
         return self._checked(settings_from_connection(conn, extra, resolved))
 
@@ -87,7 +91,7 @@ class AspHook(BaseHook):
         conn: Connection = await self.aget_connection(self.asp_conn_id)
         aextra = getattr(conn, "aextra_dejson", None)
         extra = await aextra() if aextra is not None else conn.extra_dejson
-        reference = admin_reference(conn, extra)
+        reference = self.admin_reference = admin_reference(conn, extra)
         resolved = None if reference is None else await aresolve_workspace(conn.conn_id, reference)
         return self._checked(settings_from_connection(conn, extra, resolved))
 

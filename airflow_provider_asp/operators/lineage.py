@@ -123,23 +123,55 @@ class AspLineageMixin:
             if pipeline is None:
                 log.info("No lineage: stream processor %r does not exist.", name)
                 return None
-            try:
-                with pymongo.timeout(LINEAGE_TIMEOUT):
-                    connections = processors.list_connections()
-            except Exception as exc:
-                log.warning(
-                    "Could not read the connection registry (datasets are named in the %s "
-                    "namespace): %s",
-                    "atlas-stream-processing",
-                    exc,
+            settings, reference = hook.settings, hook.admin_reference
+            workspace = workspace_of(settings.host, settings.port)
+            if reference is not None:  # the registry as the Admin API describes it
+                lineage = _registry_lineage(pipeline, dlq, workspace, reference)
+            else:
+                try:
+                    with pymongo.timeout(LINEAGE_TIMEOUT):
+                        connections = processors.list_connections()
+                except Exception as exc:
+                    log.warning(
+                        "Could not read the connection registry (datasets are named in the "
+                        "%s namespace): %s",
+                        "atlas-stream-processing",
+                        exc,
+                    )
+                    connections = []
+                lineage = pipeline_lineage(
+                    pipeline, dlq, workspace=workspace, connections=connections
                 )
-                connections = []
-            settings = hook.settings
-        workspace = workspace_of(settings.host, settings.port)
-        lineage = pipeline_lineage(pipeline, dlq, workspace=workspace, connections=connections)
         for target in lineage.unnamed:
             log.info("Not in the lineage of %r (no static name): %s", name, target)
         return ProcessorLineage(lineage, list(pipeline), name, workspace)
+
+
+def _registry_lineage(
+    pipeline: list[Any], dlq: dict[str, Any] | None, workspace: str, reference: Any
+) -> PipelineLineage:
+    """The lineage named after the registry the Admin API returns (Kafka bootstrap servers,
+    Atlas cluster names and project, HTTPS URLs); read failures name datasets in the
+    workspace."""
+    from airflow_provider_asp.hooks.admin import AspAdminHook
+    from asp_core.lineage import registry_pipeline_lineage
+
+    connections: list[dict[str, Any]] | None = None
+    project_id: str | None = None
+    bounds = {"timeout": LINEAGE_TIMEOUT, "deadline": LINEAGE_TIMEOUT, "attempts": 2}
+    try:
+        with AspAdminHook(reference.admin_conn_id, **bounds) as admin:
+            project_id = admin.settings.project_id
+            connections = admin.get_conn().list_connections(reference.workspace_name)
+    except Exception as exc:
+        log.warning(
+            "Could not read the connection registry through the Admin API (datasets are "
+            "named in the workspace): %s",
+            exc,
+        )
+    return registry_pipeline_lineage(
+        pipeline, dlq, workspace=workspace, connections=connections, project_id=project_id
+    )
 
 
 def _find(processors: Any, name: str) -> Any:

@@ -110,3 +110,37 @@ def test_wire_address_reads_a_hostname(hostnames, address) -> None:
 def test_wire_address_without_a_usable_hostname(hostnames) -> None:
     with pytest.raises(AspConnectionError, match="Workspace 'w' reports"):
         wire_address({"name": "w", "hostnames": hostnames})
+
+
+def test_lineage_names_datasets_after_the_admin_registry(admin_ws, add_connection) -> None:
+    """Named through the Admin API, a Kafka connection is its bootstrap server; through
+    the wire (which lists names and types only) it stays in the workspace's namespace."""
+    from airflow_provider_asp.hooks.admin import AspAdminHook
+    from airflow_provider_asp.operators.asp import AspCreateProcessorOperator
+    from asp_core.lineage import workspace_namespace, workspace_of
+
+    kafka = {"name": "lineage_k", "type": "Kafka", "bootstrapServers": "b1.example.com:9092"}
+    with AspAdminHook() as admin:
+        admin.get_conn().create_connection(admin_ws.workspace_name, kafka)
+    pipeline = [
+        {"$source": {"connectionName": "lineage_k", "topic": "orders"}},
+        {"$emit": {"connectionName": "lineage_k", "topic": "clean"}},
+    ]
+    wire_conn = add_connection("asp_wire_lineage", json.dumps(admin_ws.airflow_connection()))
+    found = {}
+    for conn_id in (add_connection("asp_named_lineage", named(admin_ws)), wire_conn):
+        task = AspCreateProcessorOperator(
+            task_id="t", processor_name="p", asp_conn_id=conn_id, pipeline=pipeline
+        )
+        lineage = task.processor_lineage()
+        assert lineage is not None
+        found[conn_id] = lineage.lineage
+    named_lineage = found["asp_named_lineage"]
+    assert [(d.namespace, d.name) for d in named_lineage.inputs] == [
+        ("kafka://b1.example.com:9092", "orders")
+    ]
+    assert [(d.namespace, d.name) for d in named_lineage.outputs] == [
+        ("kafka://b1.example.com:9092", "clean")
+    ]
+    own = workspace_namespace(workspace_of(admin_ws.host, admin_ws.port))
+    assert {d.namespace for d in found[wire_conn].inputs} == {own}
