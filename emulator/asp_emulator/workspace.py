@@ -479,6 +479,19 @@ class Workspace:
 
         self._call(finish)
 
+    def fail_admin_connection(
+        self, name: str, message: str, *, workspace: str | None = None
+    ) -> None:
+        """Connection ``name`` (made through the Admin API) of ``workspace`` (default: this
+        one) goes FAILED with ``errorMessage`` ``message``: now if it exists, else the next
+        time it would become READY."""
+        admin = self._admin_server()
+
+        async def fail() -> None:
+            admin.project.fail_connection(workspace or self.workspace_name, name, message)
+
+        self._call(fail)
+
     @property
     def admin_tokens_issued(self) -> int:
         """How many Bearer tokens ``/api/oauth/token`` has issued."""

@@ -79,6 +79,8 @@ class Project:
         self._hostnames = hostnames
         self.ready_delay = ready_delay
         self.delete_delay = delete_delay
+        #: (workspace, connection) -> the errorMessage it FAILS with instead of READY.
+        self.failures: dict[tuple[str, str], str] = {}
         self.workspaces: dict[str, Record] = {
             workspace_name: Record(self._workspace_doc(workspace_name, "AWS", "VIRGINIA_USA"))
         }
@@ -97,6 +99,9 @@ class Project:
                     del ws.connections[name]
                     if ws_name == self.own:
                         self.wire.remove(name)
+                elif (ws_name, name) in self.failures:
+                    message = self.failures.pop((ws_name, name))
+                    conn.doc.update(state="FAILED", errorMessage=message)
                 else:
                     conn.doc["state"] = "READY"
                     if ws_name == self.own:
@@ -111,6 +116,19 @@ class Project:
                 if conn.due is not None:
                     conn.due = 0.0
         self.settle()
+
+    def fail_connection(self, workspace: str, name: str, message: str) -> None:
+        """Connection ``name`` (made over HTTP) goes FAILED with ``message``: now if it is
+        there and not being deleted, else the next time it would become READY."""
+        ws = self.workspaces.get(workspace)
+        conn = ws.connections.get(name) if ws is not None else None
+        if conn is None or conn.deleting:
+            self.failures[(workspace, name)] = message
+            return
+        conn.due = None
+        conn.doc.update(state="FAILED", errorMessage=message)
+        if workspace == self.own:
+            self.wire.remove(name)
 
     def _schedule(self, record: Record, delay: float) -> None:
         record.due = time.monotonic() + delay
