@@ -5,8 +5,10 @@ Inputs come from ``$source`` (a Kafka connection and topic or topics, a cluster 
 with ``db`` and ``coll`` for a change stream, or another connection; inline ``documents``
 are no dataset) and from ``$lookup`` stages reading a cluster collection. Outputs come from
 ``$merge`` (``db.coll``), ``$emit`` (a topic, a time series collection, or another sink) and
-the dead letter queue. Targets chosen per document by an expression (``"$field"``,
-``{"$...": ...}``) are not reported: no static name exists.
+the dead letter queue. An ``$https`` or ``$externalFunction`` stage is an input where its
+answers enrich the documents (mid-pipeline) and an output as the last stage. Targets chosen
+per document by an expression (``"$field"``, ``{"$...": ...}``) are not reported: no static
+name exists.
 
 Names follow the OpenLineage naming conventions (namespace ``scheme://authority``, the data
 source; name the path of the dataset in it). Where the connection registry
@@ -24,6 +26,24 @@ source; name the path of the dataset in it). Where the connection registry
   ``{connection}/{db}``, ... or ``{connection}`` alone when the connection is the dataset
   (the sample source, ``__testLog``). ``/`` separates the connection, as in a path: the
   names behind it use ``.`` themselves.
+
+:func:`registry_pipeline_lineage` names them from the Admin API's connection documents
+instead (the workspace's registry, ``type`` and fields as Atlas returns them):
+
+- ``Kafka``: namespace ``kafka://{host}:{port}`` of the first of ``bootstrapServers``, name
+  ``{topic}`` (OpenLineage's Kafka convention).
+- ``Cluster``: namespace ``mongodb://{clusterName}.{projectId}:27017``, name ``{db}.{coll}``.
+  OpenLineage names no MongoDB convention; this follows the mongo provider's (``mongodb://``,
+  ``{db}.{coll}``, port 27017, so Airflow's asset URIs convert to the same namespace) and
+  the spec's Redshift entry, which names a cluster known by its identifier rather than its
+  host (``redshift://{cluster_identifier}.{region_name}:{port}``): a cluster name is unique
+  in its project only (every project's first cluster is ``Cluster0``), so the project ID
+  (``clusterGroupId`` when the cluster is in another project) completes it.
+- ``Https``: namespace ``{scheme}://{host}[:{port}]`` of its ``url`` (user, query and
+  fragment left out), name the URL's path joined with the stage's static ``path`` (``/``
+  when empty).
+- Any other type, a connection the registry does not list, or no registry: the workspace's
+  names above.
 """
 
 from __future__ import annotations
@@ -31,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 #: The namespace scheme of datasets the registry does not locate (and their asset URIs).
 SCHEME = "atlas-stream-processing"
@@ -157,6 +177,41 @@ def mongodb_server(entry: Mapping[str, Any]) -> str | None:
     return _first_server(hosts, MONGODB_DEFAULT_PORT)
 
 
+def cluster_namespace(entry: Mapping[str, Any], project_id: str | None) -> str | None:
+    """``mongodb://{clusterName}.{project}:27017`` of an Admin API ``Cluster`` document (the
+    project: its ``clusterGroupId``, else ``project_id``; left out when neither is known)."""
+    cluster = entry.get("clusterName")
+    if entry.get("type") != "Cluster" or not isinstance(cluster, str) or not cluster:
+        return None
+    project = entry.get("clusterGroupId") or project_id
+    authority = f"{cluster}.{project}" if isinstance(project, str) and project else cluster
+    return f"mongodb://{authority}:{MONGODB_DEFAULT_PORT}"
+
+
+def https_dataset(entry: Mapping[str, Any], path: Any = None) -> tuple[str, str] | None:
+    """``(namespace, name)`` of an Admin API ``Https`` document's ``url``: namespace
+    ``{scheme}://{host}[:{port}]`` (no user, query or fragment: they may hold secrets), name
+    the URL's path joined with ``path`` when static (``/`` when both are empty)."""
+    url = entry.get("url")
+    if entry.get("type") != "Https" or not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    authority = host if port in (None, default) else f"{host}:{port}"
+    name = parts.path.rstrip("/")
+    extra = _static(path)
+    if extra:
+        name = f"{name}/{extra.lstrip('/')}"
+    return f"{parts.scheme}://{authority}", name or "/"
+
+
 # -- pipeline to datasets ------------------------------------------------------------------------
 def _static(value: Any) -> str | None:
     """A name given as a plain string (not an expression such as ``"$field"``)."""
@@ -173,10 +228,44 @@ def _names(value: Any) -> list[str | None]:
 
 
 class _Namer:
-    def __init__(self, workspace: str, connections: Iterable[Mapping[str, Any]]) -> None:
+    """Names datasets from a registry: the wire's (``listStreamConnections``) or, with
+    ``admin``, the Admin API's connection documents of project ``project_id``."""
+
+    def __init__(
+        self,
+        workspace: str,
+        connections: Iterable[Mapping[str, Any]],
+        *,
+        admin: bool = False,
+        project_id: str | None = None,
+    ) -> None:
         self.workspace = workspace
         self.registry = registry(connections)
+        self.admin = admin
+        self.project_id = project_id
         self.unnamed: list[str] = []
+
+    def _collection_namespace(self, entry: Mapping[str, Any]) -> str | None:
+        if self.admin:
+            located = cluster_namespace(entry, self.project_id)
+            if located:
+                return located
+        server = mongodb_server(entry)
+        return server and f"mongodb://{server}"
+
+    def endpoint(self, role: str, spec: Mapping[str, Any]) -> Iterator[LineageDataset]:
+        """The dataset of an ``$https`` or ``$externalFunction`` stage: the connection (its
+        URL with the Admin API's registry, for ``Https``)."""
+        connection = _static(spec.get("connectionName"))
+        if connection is None:
+            if "connectionName" in spec:
+                self.unnamed.append(f"{role}: connectionName {spec.get('connectionName')!r}")
+            return
+        entry = self.registry.get(connection, {})
+        found = https_dataset(entry, spec.get("path")) if self.admin else None
+        if found is None:
+            found = (workspace_namespace(self.workspace), workspace_name(connection))
+        yield LineageDataset(found[0], found[1], connection, role, self.workspace)
 
     def datasets(self, role: str, spec: Mapping[str, Any]) -> Iterator[LineageDataset]:
         """The datasets a stage spec names (``connectionName`` with ``topic``, ``db``/
@@ -211,11 +300,11 @@ class _Namer:
             if db is None or None in colls:
                 self.unnamed.append(f"{role}: a collection of {connection!r} chosen per document")
                 return
-            server = mongodb_server(entry)
+            namespace = self._collection_namespace(entry)
             if not colls:
                 yield made(None, db)
             for coll in colls:
-                yield made(server and f"mongodb://{server}", f"{db}.{coll}")
+                yield made(namespace, f"{db}.{coll}")
             return
         for key in ("stream", "bucket"):
             if key in spec:
@@ -255,6 +344,10 @@ def _unique(datasets: Iterable[LineageDataset]) -> tuple[LineageDataset, ...]:
     return tuple(seen.values())
 
 
+#: Stages that call an endpoint: their role in :class:`LineageDataset`.
+ENDPOINT_STAGES = {"$https": "https", "$externalFunction": "function"}
+
+
 def pipeline_lineage(
     pipeline: Sequence[Any],
     dlq: Mapping[str, Any] | None = None,
@@ -264,11 +357,37 @@ def pipeline_lineage(
 ) -> PipelineLineage:
     """The datasets ``pipeline`` (with dead letter queue ``dlq``) reads and writes, named with
     the registry entries ``connections`` of the workspace ``workspace`` (see the module)."""
-    namer = _Namer(workspace, connections)
+    return _lineage(pipeline, dlq, _Namer(workspace, connections))
+
+
+def registry_pipeline_lineage(
+    pipeline: Sequence[Any],
+    dlq: Mapping[str, Any] | None = None,
+    *,
+    workspace: str,
+    connections: Iterable[Mapping[str, Any]] | None,
+    project_id: str | None = None,
+) -> PipelineLineage:
+    """The datasets of ``pipeline`` (and ``dlq``) named after the workspace's registry as the
+    Admin API returns it (``AdminClient.list_connections``): Kafka by bootstrap server,
+    Atlas clusters by cluster name and project, HTTPS endpoints by URL (see the module).
+
+    ``workspace``: the workspace host (with ``:port`` unless 27017), the namespace of what
+    the registry does not locate; ``connections``: the registry's documents, None when it
+    could not be read (every dataset is then named in the workspace); ``project_id``: the
+    project (Atlas's ``groupId``) whose clusters the ``Cluster`` connections name.
+    """
+    namer = _Namer(workspace, connections or (), admin=True, project_id=project_id)
+    return _lineage(pipeline, dlq, namer)
+
+
+def _lineage(
+    pipeline: Sequence[Any], dlq: Mapping[str, Any] | None, namer: _Namer
+) -> PipelineLineage:
     inputs: list[LineageDataset] = []
     outputs: list[LineageDataset] = []
-    for stage in pipeline:
-        key, spec = _stage(stage)
+    stages = [_stage(stage) for stage in pipeline]
+    for index, (key, spec) in enumerate(stages):
         if not isinstance(spec, Mapping):
             continue
         if key == "$source" and "documents" not in spec:
@@ -277,6 +396,9 @@ def pipeline_lineage(
             outputs.extend(namer.datasets("merge", spec["into"]))
         elif key == "$emit":
             outputs.extend(namer.datasets("emit", spec))
+        elif key in ENDPOINT_STAGES:
+            found = namer.endpoint(ENDPOINT_STAGES[key], spec)
+            (outputs if index == len(stages) - 1 else inputs).extend(found)
     for spec in _lookups(pipeline):
         inputs.extend(namer.datasets("lookup", spec))
     if dlq:
