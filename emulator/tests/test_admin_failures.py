@@ -46,7 +46,7 @@ def wire_names(ws: Workspace) -> set[str]:
     return {c["name"] for c in ws.connections.list()}
 
 
-def test_armed_before_creation_the_connection_ends_failed(ws: Workspace, api) -> None:
+def test_armed_before_creation_the_connection_ends_failed(ws: Workspace, api: httpx.Client) -> None:
     ws.fail_admin_connection("armed", "SASL authentication failed")
     assert create(api, "armed").status_code == 200
     doc = api.get("/connections/armed").json()
@@ -54,7 +54,9 @@ def test_armed_before_creation_the_connection_ends_failed(ws: Workspace, api) ->
     assert "armed" not in wire_names(ws)
 
 
-def test_a_ready_connection_fails_at_once_and_leaves_the_wire(ws: Workspace, api) -> None:
+def test_a_ready_connection_fails_at_once_and_leaves_the_wire(
+    ws: Workspace, api: httpx.Client
+) -> None:
     assert create(api, "ready_then_failed").json()["state"] == "READY"
     assert "ready_then_failed" in wire_names(ws)
     ws.fail_admin_connection("ready_then_failed", "brokers unreachable")
@@ -63,7 +65,7 @@ def test_a_ready_connection_fails_at_once_and_leaves_the_wire(ws: Workspace, api
     assert "ready_then_failed" not in wire_names(ws)
 
 
-def test_the_failure_applies_once(ws: Workspace, api) -> None:
+def test_the_failure_applies_once(ws: Workspace, api: httpx.Client) -> None:
     ws.fail_admin_connection("once", "first time only")
     create(api, "once")
     assert api.delete("/connections/once").status_code == 202

@@ -58,9 +58,7 @@ def test_failed_raises_atlas_words_without_retry(slow: Workspace, client: AdminC
     slow.fail_admin_connection("w_failed", "TLS handshake with the brokers failed")
     client.create_connection(slow.workspace_name, {"name": "w_failed", **KAFKA})
     with pytest.raises(AdminConnectionFailedError) as caught:
-        wait_for_connection(
-            client, slow.workspace_name, "w_failed", timeout=30, poll_interval=0.05
-        )
+        wait_for_connection(client, slow.workspace_name, "w_failed", timeout=30, poll_interval=0.05)
     assert isinstance(caught.value, Unretryable)
     assert str(caught.value) == (
         f"Connection 'w_failed' of workspace {slow.workspace_name!r} FAILED: "
@@ -106,8 +104,11 @@ def test_the_wait_is_bounded(slow: Workspace, client: AdminClient) -> None:
 def test_an_error_no_look_can_fix_is_raised_at_once(slow: Workspace) -> None:
     reader = ServiceAccount(*slow.service_account(role="GROUP_READ_ONLY"))
     slow.inject_admin_fault("GET", "*/connections/w_any", status=403, times=1)
-    with AdminClient(
-        slow.project_id, reader, base_url=slow.admin_url, ca_file=slow.ca_file
-    ) as client, pytest.raises(AdminForbiddenError):
+    with (
+        AdminClient(
+            slow.project_id, reader, base_url=slow.admin_url, ca_file=slow.ca_file
+        ) as client,
+        pytest.raises(AdminForbiddenError),
+    ):
         wait_for_connection(client, slow.workspace_name, "w_any", timeout=30, poll_interval=0.05)
     slow.clear_admin_faults()
