@@ -40,6 +40,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
         "core/asp_core/waiting/asynchronous.py",
         "core/asp_core/waiting/synchronous.py",
     ),
+    (
+        "core/asp_core/admin/asynchronous.py",
+        "core/asp_core/admin/client.py",
+    ),
 )
 
 #: Whole names, async -> sync: in code, and as whole words in strings and comments.
@@ -58,15 +62,20 @@ REPLACEMENTS: dict[str, str] = {
     "aclosing": "closing",
     "asyncio.sleep": "time.sleep",
     "asynchronous": "synchronous",
-    # pymongo and tenacity
+    # pymongo, tenacity and httpx
     "AsyncMongoClient": "MongoClient",
     "AsyncRetrying": "Retrying",
+    "httpx.AsyncClient": "httpx.Client",
+    "aclose": "close",
     # this project
     "AsyncClosing": "Closing",
     "AsyncStreamProcessingClient": "StreamProcessingClient",
     "AsyncStreamProcessors": "StreamProcessors",
     "AsyncStreamProcessor": "StreamProcessor",
     "AsyncSampleCursor": "SampleCursor",
+    "AsyncAdminClient": "AdminClient",
+    "AsyncLook": "Look",
+    "aget": "get",  # TokenCache.aget -> TokenCache.get
 }
 
 #: Regular expressions applied to strings and comments after :data:`REPLACEMENTS`.

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from asp_core.admin import errors
-from asp_core.admin.client import _contains, _retry_after
 from asp_core.admin.pages import pages
+from asp_core.admin.retries import contains as _contains
+from asp_core.admin.retries import retry_after as _retry_after
 from asp_core.admin.versions import media_type
 from asp_core.errors import Unretryable
 

@@ -1,0 +1,77 @@
+"""The pure rules of the Admin API clients' retries and looks (shared by the async client
+and the sync client generated from it)."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState
+
+from asp_core.admin.errors import (
+    AdminApiError,
+    AdminRateLimitedError,
+    AdminServerError,
+    AdminTimeoutError,
+)
+
+#: A write's look: ``(happened, document)``; the document answers a write that happened.
+Look = Callable[[], tuple[bool, Any]]
+AsyncLook = Callable[[], Awaitable[tuple[bool, Any]]]
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a call's error is worth another attempt (429, 5xx, timeout, lost connection),
+    unless it is a write whose outcome stayed unknown."""
+    if isinstance(exc, AdminApiError) and not exc.retry:
+        return False
+    return isinstance(exc, (AdminRateLimitedError, AdminServerError, AdminTimeoutError)) or (
+        type(exc) is AdminApiError  # a lost connection
+    )
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date); None when absent."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff(state: RetryCallState, first: float, most: float) -> float:
+    """The pause before the next attempt: ``Retry-After`` when the error carried one, else
+    ``first`` doubled per attempt; never more than ``most``."""
+    exc = state.outcome.exception() if state.outcome else None
+    after = getattr(exc, "retry_after", None)
+    if after is not None:
+        return min(float(after), most)
+    return min(first * 2 ** (state.attempt_number - 1), most)
+
+
+def json_of(response: httpx.Response) -> Any:
+    """The answer's JSON document, or None."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def contains(doc: Any, changes: Any) -> bool:
+    """Whether ``doc`` shows ``changes`` (keys it does not return, like secrets, are skipped)."""
+    if isinstance(changes, Mapping) and isinstance(doc, Mapping):
+        return all(k not in doc or contains(doc[k], v) for k, v in changes.items())
+    return bool(doc == changes)
+
+
+def explain(state: RetryCallState) -> str:
+    """The first line of the failed attempt's error (for the retry's log line)."""
+    exc = state.outcome.exception() if state.outcome else None
+    return str(exc).splitlines()[0] if exc else "?"
