@@ -2,12 +2,13 @@
 values, the core's client made on first use and closed at the run's end, one token for the
 credential across runs of the process."""
 
+import asyncio
 import re
 
 import dagster as dg
 import pytest
 
-from asp_core.admin import AdminClient, ApiKey, ServiceAccount
+from asp_core.admin import AdminClient, ApiKey, AsyncAdminClient, ServiceAccount
 from asp_core.errors import AspConnectionConfigError
 from asp_emulator import Workspace
 from dagster_asp import AspAdmin
@@ -81,3 +82,24 @@ def test_one_token_for_the_credential_across_runs(ws):
     for _ in range(3):
         assert dg.materialize([twice], resources={"asp_admin": resource}).success
     assert ws.admin_tokens_issued == issued + 1
+
+
+def test_an_async_asset_gets_an_async_client_closed_at_the_end(ws):
+    seen: list[AsyncAdminClient] = []
+
+    @dg.asset
+    async def names(asp_admin: AspAdmin) -> list[str]:
+        client = asp_admin.get_async_client()
+        seen.append(client)
+        return [w["name"] for w in await client.list_workspaces()]
+
+    result = dg.materialize([names], resources={"asp_admin": admin_resource(ws)})
+    assert result.success
+    assert ws.workspace_name in result.output_for_node("names")
+    (client,) = seen
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="client has been closed"):
+            loop.run_until_complete(client.list_workspaces())
+    finally:
+        loop.close()

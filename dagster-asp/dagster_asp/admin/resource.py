@@ -1,19 +1,22 @@
 """``AspAdmin``: the Dagster resource of one Atlas project's Administration API.
 
 It builds the core's :class:`~asp_core.admin.AdminClient` on first use (loading definitions
-sends nothing) and closes it when the run ends. The credential is a service account
+sends nothing) and closes it when the run ends (an asyncio asset gets an
+:class:`~asp_core.admin.AsyncAdminClient`, closed too). The credential is a service account
 (``client_id``, ``client_secret``: OAuth 2.0 client credentials, Atlas's recommended method)
 or an API key (``public_key``, ``private_key``: HTTP Digest); the secret halves are meant for
 ``dg.EnvVar`` and never appear in ``repr``, logs, metadata or errors. Its token is the
 process's: one per credential, reused until shortly before it expires.
 """
 
-from typing import Optional
+import asyncio
+import contextlib
+from typing import Any, Optional
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from asp_core.admin import ATLAS_URL, AdminClient, ApiKey, ServiceAccount
+from asp_core.admin import ATLAS_URL, AdminClient, ApiKey, AsyncAdminClient, ServiceAccount
 from asp_core.admin.auth import Credential
 from asp_core.errors import AspConnectionConfigError
 
@@ -48,6 +51,9 @@ class AspAdmin(dg.ConfigurableResource):
     deadline: float = Field(default=300.0, description="Seconds per call, retries included.")
 
     _client: Optional[AdminClient] = PrivateAttr(default=None)  # noqa: UP045
+    _async_clients: list[tuple[AsyncAdminClient, asyncio.AbstractEventLoop]] = PrivateAttr(
+        default_factory=list
+    )
 
     def credential(self) -> Credential:
         """The service account or the API key (:class:`AspConnectionConfigError` when the
@@ -73,27 +79,44 @@ class AspAdmin(dg.ConfigurableResource):
             "(public_key, private_key).",
         )
 
+    def _client_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not self.project_id:
+            raise AspConnectionConfigError(SOURCE, "project_id is empty.")
+        kwargs = {
+            "base_url": self.base_url,
+            "ca_file": self.ca_file or None,
+            "timeout": self.timeout,
+            "attempts": self.attempts,
+            "deadline": self.deadline,
+        }
+        return (self.project_id, self.credential()), kwargs
+
     def get_client(self) -> AdminClient:
         """The Admin API client, made on first use; closed when the run ends."""
         if self._client is None:
-            if not self.project_id:
-                raise AspConnectionConfigError(SOURCE, "project_id is empty.")
-            self._client = AdminClient(
-                self.project_id,
-                self.credential(),
-                base_url=self.base_url,
-                ca_file=self.ca_file or None,
-                timeout=self.timeout,
-                attempts=self.attempts,
-                deadline=self.deadline,
-            )
+            args, kwargs = self._client_args()
+            self._client = AdminClient(*args, **kwargs)
         return self._client
+
+    def get_async_client(self) -> AsyncAdminClient:
+        """An asyncio Admin API client for the running event loop; closed when the run ends
+        (or by the caller, ``await client.close()``, before its loop ends)."""
+        loop = asyncio.get_running_loop()
+        args, kwargs = self._client_args()
+        client = AsyncAdminClient(*args, **kwargs)
+        self._async_clients.append((client, loop))
+        return client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
 
     def close(self) -> None:
-        """Close the client this resource made (idempotent)."""
+        """Close the clients this resource made (idempotent)."""
         client, self._client = self._client, None
         if client is not None:
             client.close()
+        clients, self._async_clients = self._async_clients, []
+        for async_client, loop in clients:
+            if not loop.is_closed() and not loop.is_running():
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(async_client.close())
