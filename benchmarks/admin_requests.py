@@ -23,8 +23,8 @@ from typing import Any
 
 from asp_core.admin import AdminClient, AdminNotFoundError, ApiKey, ServiceAccount
 from asp_core.admin.deploy import judge_connection, plan_connection, plan_workspace
-from asp_core.admin.interim_waits import raise_unless_ready, wait_for_connection
 from asp_core.admin.pages import MAX_ITEMS_PER_PAGE
+from asp_core.admin.waits import synchronous as waits
 from asp_emulator import Workspace
 
 READY_DELAY = 0.5  # seconds a new connection stays PENDING
@@ -57,10 +57,8 @@ def deploy(
         doc = client.create_connection(workspace, plan.body)
     elif plan.action == "update":
         doc = client.update_connection(workspace, name, plan.body)
-    verdict = judge_connection(doc)
-    if not verdict.settled:
-        verdict = wait_for_connection(client, workspace, name, timeout=60, poll_interval=POLL)
-    raise_unless_ready(verdict, workspace, name)
+    if not judge_connection(doc).ready:
+        waits.connection_ready(client, workspace, name, timeout=60, poll_interval=POLL)
     return plan.action
 
 
@@ -190,9 +188,7 @@ def main() -> None:
 
             def delete() -> None:
                 client.delete_connection(name, "kafka1")
-                wait_for_connection(
-                    client, name, "kafka1", until="gone", timeout=60, poll_interval=POLL
-                )
+                waits.connection_gone(client, name, "kafka1", timeout=60, poll_interval=POLL)
 
             counter.measure(
                 f"delete connection, wait gone ({READY_DELAY:g} s)",

@@ -44,6 +44,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
         "core/asp_core/admin/asynchronous.py",
         "core/asp_core/admin/client.py",
     ),
+    (
+        "core/asp_core/admin/waits/asynchronous.py",
+        "core/asp_core/admin/waits/synchronous.py",
+    ),
 )
 
 #: Whole names, async -> sync: in code, and as whole words in strings and comments.
@@ -67,6 +71,8 @@ REPLACEMENTS: dict[str, str] = {
     "AsyncRetrying": "Retrying",
     "httpx.AsyncClient": "httpx.Client",
     "aclose": "close",
+    "aread": "read",
+    "aiter_bytes": "iter_bytes",
     # this project
     "AsyncClosing": "Closing",
     "AsyncStreamProcessingClient": "StreamProcessingClient",
@@ -75,6 +81,7 @@ REPLACEMENTS: dict[str, str] = {
     "AsyncSampleCursor": "SampleCursor",
     "AsyncAdminClient": "AdminClient",
     "AsyncLook": "Look",
+    "AsyncFetch": "Fetch",
     "aget": "get",  # TokenCache.aget -> TokenCache.get
 }
 

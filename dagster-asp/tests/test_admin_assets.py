@@ -159,22 +159,26 @@ def test_secrets_reach_atlas_but_no_record_of_the_run(ws, monkeypatch):
     assert client_secret not in text
 
 
-def test_a_failed_connection_fails_at_once_with_atlas_words(ws, admin, monkeypatch):
+def test_a_failed_connection_fails_at_once_in_the_cores_words(ws, admin, monkeypatch):
     monkeypatch.setenv("DG_KAFKA_PASSWORD", KAFKA_PASSWORD)
     name = unique("dgfail")
     assert materialize([build_asp_workspace_asset(AspWorkspaceSpec(name))], admin).success
-    ws.fail_admin_connection("events", "SASL authentication failed: bad credentials",
-                             workspace=name)  # fmt: skip
-    assets = build_asp_connection_assets(name, [kafka("events")], poll_interval=0.05, timeout=600)
+    spec = kafka("events", update_secrets=False)
+    assets = build_asp_connection_assets(name, [spec], poll_interval=0.05, timeout=600)
+    assert materialize(assets, admin).success
+    ws.fail_admin_connection("events", "SASL authentication failed", workspace=name)
+    before = ws.admin_request_counts()
     result = materialize(assets, admin)
     assert not result.success
     (failure,) = result.get_step_failure_events()
     data = failure.step_failure_data.user_failure_data
     assert data is not None  # a dg.Failure: no retries
     assert data.description == (
-        f"Connection 'events' of workspace {name!r} FAILED: "
-        "SASL authentication failed: bad credentials"
+        f"connection 'events' of workspace {name!r} is FAILED: "
+        "Atlas reports the connection FAILED without a message"
     )
+    # the plan's look and the wait's one look, nothing sent, no waiting
+    assert requests_since(ws, before) == {"GET connection": 2}
     assert KAFKA_PASSWORD not in str(result.all_events)
 
 

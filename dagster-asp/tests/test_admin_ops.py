@@ -13,13 +13,20 @@ from dagster_asp import (
     asp_deploy_connection_op,
     asp_ensure_workspace_op,
 )
-from dagster_support.admin import admin_resource, requests_since, writes
+from dagster_support.admin import admin_resource, fail_once_created, requests_since, writes
 from dagster_support.processors import unique
 
 
 @pytest.fixture(scope="module")
 def ws():
     with Workspace(admin_api=True, admin_ready_delay=0.2, admin_delete_delay=0.2) as workspace:
+        yield workspace
+
+
+@pytest.fixture(scope="module")
+def slow_ws():
+    """Connections stay PENDING (until a test makes them FAILED)."""
+    with Workspace(admin_api=True, admin_ready_delay=3600) as workspace:
         yield workspace
 
 
@@ -163,22 +170,22 @@ def test_a_secret_variable_that_is_not_set_is_named(ws, monkeypatch):
     )
 
 
-def test_a_connection_failing_while_awaited_fails_the_op_with_atlas_words(ws):
+def test_a_connection_failing_while_awaited_fails_the_op_at_once(slow_ws):
     name = unique("dgopfail")
-    ws.fail_admin_connection(name, "bootstrap servers unreachable")
-    words = failure_words(
-        run_op(
-            asp_deploy_connection_op,
-            admin_resource(ws),
-            workspace_name=ws.workspace_name,
-            connection_name=name,
-            definition={"type": "Kafka", "bootstrapServers": "b:9092"},
-            poll_interval=0.05,
-        )
+    join = fail_once_created(slow_ws, name, "bootstrap servers unreachable")
+    result = run_op(
+        asp_deploy_connection_op,
+        admin_resource(slow_ws),
+        workspace_name=slow_ws.workspace_name,
+        connection_name=name,
+        definition={"type": "Kafka", "bootstrapServers": "b:9092"},
+        poll_interval=0.05,
+        timeout=600,
     )
-    assert words == (
-        f"Connection {name!r} of workspace {ws.workspace_name!r} FAILED: "
-        "bootstrap servers unreachable"
+    join()
+    assert failure_words(result) == (
+        f"connection {name!r} of workspace {slow_ws.workspace_name!r} is FAILED: "
+        "Atlas reports the connection FAILED without a message"
     )
 
 

@@ -56,6 +56,7 @@ from asp_emulator.testing import Failure, ProcessorKnobs
 from asp_emulator.wire import nesting_exceeds
 
 MAX_WIRE_VERSION = 21  # MongoDB 7.0: inside what pymongo 4.13 to 4.20 accept
+_AUTH_STEPS = frozenset({"saslStart", "saslContinue", "authenticate"})
 
 R = TypeVar("R")
 
@@ -155,9 +156,11 @@ class Dispatcher:
         self.commands: Mapping[str, Command[Any]] = COMMANDS
 
     async def dispatch(self, session: Session, command: dict[str, Any]) -> Reply:
-        """Run ``command`` for ``session``; command errors become error replies."""
+        """Run ``command`` for ``session``; command errors become error replies. Stream
+        processing commands and authentications go to the workspace's audit log."""
         name = next(iter(command), "")
         entry = self.commands.get(name)
+        user_before = session.user
         try:
             if entry is None:
                 raise CommandError(COMMAND_NOT_FOUND, f"no such command: '{name}'")
@@ -170,9 +173,34 @@ class Dispatcher:
                 )
             if entry.auth:
                 self._authorize(session, command, name)
-            return entry.handler(self, session, entry.parse(command))
+            reply = entry.handler(self, session, entry.parse(command))
         except CommandError as exc:
-            return exc.to_reply()
+            reply = exc.to_reply()
+        self._audit(session, name, entry, command, reply, user_before)
+        return reply
+
+    def _audit(
+        self,
+        session: Session,
+        name: str,
+        entry: Command[Any] | None,
+        command: Mapping[str, Any],
+        reply: Reply,
+        user_before: User | None,
+    ) -> None:
+        journal = self.registry.journal
+        outcome = (
+            "ok" if reply.get("ok") == 1 else f"error {reply.get('codeName', reply.get('code'))}"
+        )
+        if entry is not None and entry.auth and not entry.emulator:
+            actor = session.user.name if session.user is not None else "(unauthenticated)"
+            target = command.get(name)
+            processor = target if isinstance(target, str) else None
+            journal.audit(actor, name, outcome, processor, via="wire")
+        elif user_before is None and session.user is not None:
+            journal.audit(session.user.name, "authenticate", "ok", via="wire")
+        elif name in _AUTH_STEPS and outcome != "ok":
+            journal.audit("(unknown)", "authenticate", outcome, via="wire")
 
     def _authorize(self, session: Session, command: Mapping[str, Any], name: str) -> None:
         if session.user is None:

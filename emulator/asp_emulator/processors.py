@@ -40,6 +40,7 @@ from asp_emulator.errors import (
     PROCESSOR_INVALID_OPTIONS,
     CommandError,
 )
+from asp_emulator.journal import Journal
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
 from asp_emulator.options import WorkspaceDefaults, now
 from asp_emulator.protocol import (
@@ -108,11 +109,15 @@ class Processor:
         self.enable_auto_scaling = False
         self.tier: str | None = options.get("tier")
         self.error: tuple[str, int, bool] = ("", 0, False)
+        self.on_state: Callable[[Processor, str], None] | None = None
+        """Called after each change of state, with the state before (the journal)."""
 
     def set_state(self, state: str) -> None:
         """Move to ``state`` and stamp the change."""
-        self.state = state
+        before, self.state = self.state, state
         self.last_state_change = now()
+        if self.on_state is not None and before != state:
+            self.on_state(self, before)
 
     @property
     def status(self) -> str:
@@ -159,6 +164,8 @@ class ProcessorRegistry:
         self.samples = SampleBuffers()
         self.scheduler = Scheduler(limits.slice_seconds)
         self._ephemeral_ids = itertools.count(1)
+        self.journal = Journal()
+        """The workspace's operational log (what processors did) and audit log."""
 
     # -- lookup -------------------------------------------------------------------------
     def get(self, name: str) -> Processor:
@@ -223,13 +230,22 @@ class ProcessorRegistry:
         self.defaults.check_tier(request.tier)
         if name in self.processors:
             raise CommandError(PROCESSOR_ALREADY_EXISTS, f"stream processor already exists: {name}")
-        self.processors[name] = Processor(
+        processor = self.processors[name] = Processor(
             name,
             list(request.pipeline),
             self._engine(name, pipeline, request.dlq),
             options=options,
             owner=owner,
         )
+        processor.on_state = self._state_changed
+        self.journal.operational(name, "created", state=CREATED, stages=len(request.pipeline))
+
+    def _state_changed(self, processor: Processor, before: str) -> None:
+        fields: dict[str, Any] = {"from": before, "state": processor.state}
+        message, code, _ = processor.error
+        if processor.state == FAILED and message:
+            fields.update(error=message, code=code)
+        self.journal.operational(processor.name, f"{before} -> {processor.state}", **fields)
 
     # -- running and not running ----------------------------------------------------------
     def _activate(self, processor: Processor) -> None:
@@ -371,6 +387,8 @@ class ProcessorRegistry:
             processor.expiry = None
         if self.processors.get(processor.name) is processor:
             del self.processors[processor.name]
+            if not processor.ephemeral:
+                self.journal.operational(processor.name, "dropped", state=processor.state)
 
     def modify(self, request: Modify, owner: str) -> None:
         """``modifyStreamProcessor``: change a processor that is not running."""
@@ -434,6 +452,10 @@ class ProcessorRegistry:
             del self.processors[name]
             processor.name = final_name
             self.processors[final_name] = processor
+        changed = {"renamedFrom": name} if final_name != name else {}
+        self.journal.operational(
+            final_name, "modified", pipelineVersion=processor.pipeline_version, **changed
+        )
 
     # -- stats --------------------------------------------------------------------------
     def stats(self, request: Stats) -> tuple[Processor, dict[str, Any]]:

@@ -1,8 +1,7 @@
 """The asyncio TLS server: accepts within limits, reads messages, applies faults, dispatches.
 
-Connections are accepted by the server's own loop on its listening socket, so that one over
-``Limits.max_connections`` is closed before its TLS handshake costs anything. Each
-connection then runs in one task; its deadlines (TLS handshake, idle, the rest of a message,
+Connections are accepted within ``Limits.max_connections`` (:mod:`asp_emulator.accepting`).
+Each connection then runs in one task; its deadlines (TLS handshake, idle, the rest of a message,
 authentication) are enforced by one periodic reaper rather than a timer per read.
 """
 
@@ -10,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import itertools
 import logging
 import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from asp_emulator import protocol, wire
+from asp_emulator.accepting import Acceptor
 from asp_emulator.commands import Dispatcher, Session
 from asp_emulator.errors import OVERFLOW, CommandError
 from asp_emulator.faults import Faults
@@ -29,8 +26,6 @@ from asp_emulator.limits import DEFAULT_LIMITS, Limits
 from asp_emulator.tls import accept_tls, peer_subject
 
 log = logging.getLogger(__name__)
-
-_BACKLOG = 128
 
 
 @dataclass
@@ -50,7 +45,7 @@ class Client:
         self.deadline = None if seconds is None else time.monotonic() + seconds
 
 
-class Server:
+class Server(Acceptor):
     """Serves one workspace on ``host:port`` over TLS."""
 
     def __init__(
@@ -60,19 +55,15 @@ class Server:
         context: ssl.SSLContext,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        super().__init__(limits)
         self.dispatcher = dispatcher
         self.faults = faults
         self.context = context
-        self.limits = limits
-        self._listeners: list[socket.socket] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         self._clients: dict[int, Client] = {}
         self._reaper: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
         self._reply_ids = itertools.count(1)
-        self._at_limit = False
         self.connections_accepted = 0
-        self.connections_refused = 0
         self.command_counts: Counter[str] = Counter()
         self.opcode_counts: Counter[int] = Counter()
 
@@ -84,74 +75,22 @@ class Server:
     # -- listening ------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one)."""
-        loop = asyncio.get_running_loop()
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        listener = socket.socket(family, kind, proto)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(address)
-            listener.listen(_BACKLOG)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            raise
-        self._listeners.append(listener)
-        self._spawn(self._accept(listener))
-        self._reaper = loop.call_later(self._reap_interval(), self._reap)
-        return int(listener.getsockname()[1])
+        bound = self._listen(host, port)
+        self._reaper = asyncio.get_running_loop().call_later(self._reap_interval(), self._reap)
+        return bound
 
     async def close(self) -> None:
         """Stop listening and drop every open connection."""
         if self._reaper is not None:
             self._reaper.cancel()
-        tasks = list(self._tasks)  # the accept loops first: nothing new comes in
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for listener in self._listeners:
-            listener.close()
+        await self._stop()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _accept(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("cannot accept connections: %s", exc)
-                    await asyncio.sleep(0.1)
-                    continue
-                raise
-            if len(self._clients) >= self.limits.max_connections:
-                self._refuse(sock)
-                continue
-            self._at_limit = False
-            client = Client(next(self._ids), Session(connection_id=0))
-            client.session.connection_id = client.id
-            client.expect("the TLS handshake", None)  # bounded by the handshake timeout
-            self._clients[client.id] = client
-            self._spawn(self._connection(client, sock))
-
-    def _refuse(self, sock: socket.socket) -> None:
-        self.connections_refused += 1
-        with contextlib.suppress(OSError):
-            sock.close()
-        if not self._at_limit:
-            self._at_limit = True
-            log.warning(
-                "connection limit reached: %d connections are open "
-                "(Limits.max_connections); refusing new ones until some close",
-                self.limits.max_connections,
-            )
+    def _admit(self, sock: socket.socket) -> None:
+        client = Client(next(self._ids), Session(connection_id=0))
+        client.session.connection_id = client.id
+        client.expect("the TLS handshake", None)  # bounded by the handshake timeout
+        self._clients[client.id] = client
+        self._spawn(self._connection(client, sock))
 
     # -- deadlines ------------------------------------------------------------------------
     def _reap_interval(self) -> float:

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 from asp_emulator import protocol, wire
 from asp_emulator.admin import AdminFault, AdminFaults, AdminServer, Credentials, Project
+from asp_emulator.admin.engines import WireSide
 from asp_emulator.auth import (
     X509,
     X509_DATABASE,
@@ -178,8 +179,12 @@ class Workspace:
                 {"tier": default_tier, "maxTierSize": max_tier},
                 ready_delay=admin_ready_delay,
                 delete_delay=admin_delete_delay,
+                engine=self._registry,
+                launch=self._launch_wire_side,
             )
-            self._admin = AdminServer(project, Credentials(admin_token_ttl), AdminFaults())
+            self._admin = AdminServer(
+                project, Credentials(admin_token_ttl), AdminFaults(), self.limits
+            )
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -397,6 +402,49 @@ class Workspace:
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
 
     # -- the Admin API (admin_api=True) ------------------------------------------------------
+    async def _launch_wire_side(self, name: str, stream_config: dict[str, str]) -> WireSide:
+        """The wire side of workspace ``name``, created over the Admin API: its own
+        registry and processors, served on 127.0.0.1 (a free port) with this workspace's
+        TLS, users, limits and reply shape."""
+        assert self.tls is not None
+        connections = Connections(solar_rate=self.connections.solar_rate)
+        defaults = WorkspaceDefaults(
+            stream_config.get("tier", self._defaults.default_tier),
+            stream_config.get("maxTierSize", self._defaults.max_tier),
+        )
+        registry = ProcessorRegistry(
+            connections,
+            defaults,
+            process_ttl=self._registry.process_ttl,
+            limits=self.limits,
+            transition_delay=self._registry.transition_delay,
+        )
+        knobs = ProcessorKnobs(registry)
+        dispatcher = Dispatcher(
+            Authenticator(self._users, self._x509_users),
+            registry,
+            connections,
+            workspace_name=name,
+            reply_shape=self._dispatcher.reply_shape,
+            limits=self.limits,
+            knobs=knobs,
+        )
+        server = Server(dispatcher, Faults(), server_context(self.tls), self.limits)
+        port = await server.start("127.0.0.1", 0)
+        registry.open()
+        return WireSide(name, registry, server, port)
+
+    def connections_of(self, workspace_name: str) -> Connections:
+        """The connection registry of a workspace of the Admin API's project (this
+        workspace's own or one created over HTTP): feed its in-memory topics and read what
+        its processors emitted and merged, as with :meth:`feed` and :meth:`emitted`."""
+        admin = self._admin_server()
+
+        async def find() -> Connections:
+            return admin.project.engine(workspace_name).connections
+
+        return self._call(find)
+
     def _admin_server(self) -> AdminServer:
         if self._admin is None:
             raise RuntimeError("the Admin API is served by Workspace(admin_api=True) only")
@@ -482,9 +530,9 @@ class Workspace:
     def fail_admin_connection(
         self, name: str, message: str, *, workspace: str | None = None
     ) -> None:
-        """Connection ``name`` (made through the Admin API) of ``workspace`` (default: this
-        one) goes FAILED with ``errorMessage`` ``message``: now if it exists, else the next
-        time it would become READY."""
+        """Make connection ``name`` (made over the Admin API; of this workspace unless
+        ``workspace`` names another of the project) FAILED; ``message`` goes to that
+        workspace's operational log."""
         admin = self._admin_server()
 
         async def fail() -> None:
@@ -496,6 +544,18 @@ class Workspace:
     def admin_tokens_issued(self) -> int:
         """How many Bearer tokens ``/api/oauth/token`` has issued."""
         return self._admin_server().credentials.tokens_issued
+
+    def admin_connection_counts(self) -> dict[str, int]:
+        """The Admin API port's connections: ``open`` now, ``refused`` at the
+        ``max_connections`` cap, ``timed_out`` (closed past a deadline)."""
+        listener = self._admin_server().listener
+        if listener is None:
+            return {"open": 0, "refused": 0, "timed_out": 0}
+        return {
+            "open": listener.connections_open,
+            "refused": listener.connections_refused,
+            "timed_out": listener.connections_timed_out,
+        }
 
     def admin_request_counts(self) -> dict[str, int]:
         """Admin API requests received, by ``"METHOD route"`` (``"POST connections"``)."""

@@ -1,6 +1,7 @@
-"""The Atlas Administration API v2 for stream processing: workspaces and the connection
-registry (:class:`AdminClient`; :class:`AsyncAdminClient` for asyncio, the source the
-blocking client is generated from), with service-account or API-key credentials."""
+"""The Atlas Administration API v2 for stream processing: workspaces, the connection
+registry, processors and logs (:class:`AdminClient`; :class:`AsyncAdminClient` for asyncio,
+the source the blocking client is generated from), with service-account or API-key
+credentials; bounded waits in :mod:`asp_core.admin.waits`."""
 
 from asp_core.admin.asynchronous import AsyncAdminClient
 from asp_core.admin.auth import TOKENS, ApiKey, ServiceAccount, TokenCache
@@ -8,12 +9,15 @@ from asp_core.admin.client import ATLAS_URL, AdminClient
 from asp_core.admin.errors import (
     AdminApiError,
     AdminAuthenticationError,
+    AdminConnectionFailedError,
+    AdminDownloadTooLargeError,
     AdminForbiddenError,
     AdminNotFoundError,
     AdminRateLimitedError,
     AdminRequestError,
     AdminServerError,
     AdminTimeoutError,
+    AdminWaitTimeoutError,
 )
 
 __all__ = [
@@ -22,12 +26,15 @@ __all__ = [
     "AdminApiError",
     "AdminAuthenticationError",
     "AdminClient",
+    "AdminConnectionFailedError",
+    "AdminDownloadTooLargeError",
     "AdminForbiddenError",
     "AdminNotFoundError",
     "AdminRateLimitedError",
     "AdminRequestError",
     "AdminServerError",
     "AdminTimeoutError",
+    "AdminWaitTimeoutError",
     "ApiKey",
     "AsyncAdminClient",
     "ServiceAccount",

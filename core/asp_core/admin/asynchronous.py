@@ -1,5 +1,5 @@
-"""``AsyncAdminClient``: workspaces and the connection registry through the Atlas
-Administration API v2. Written once for asyncio; ``tools/synchro.py`` generates the
+"""``AsyncAdminClient``: workspaces, the connection registry, processors and logs through
+the Atlas Administration API v2. Written once for asyncio; ``tools/synchro.py`` generates the
 blocking client from that source (``make synchro``), so both behave alike.
 
 Reliability: a 429 waits ``Retry-After`` (absent: exponential backoff); a 5xx, a timeout or
@@ -13,11 +13,14 @@ the process (one fetch per credential at a time).
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -34,6 +37,7 @@ from asp_core.admin.auth import TOKEN_PATH, TOKENS, ApiKey, Credential, ServiceA
 from asp_core.admin.errors import (
     AdminApiError,
     AdminAuthenticationError,
+    AdminDownloadTooLargeError,
     AdminNotFoundError,
     AdminRateLimitedError,
     AdminServerError,
@@ -54,6 +58,11 @@ from asp_core.admin.retries import (
 log = logging.getLogger(__name__)
 
 ATLAS_URL = "https://cloud.mongodb.com"
+#: The largest log download the client accepts unless told otherwise (bytes, compressed).
+MAX_LOG_BYTES = 256 * 1024 * 1024
+#: The processor states from which a start has not happened yet.
+NOT_STARTED = frozenset({"CREATED", "STOPPED", "FAILED"})
+When = datetime.datetime | float | int | None
 
 
 class AsyncAdminClient:
@@ -122,11 +131,12 @@ class AsyncAdminClient:
         return await self._list(self._streams(), items_per_page)
 
     async def get_workspace(
-        self, name: str, *, include_connections: bool = False
+        self, name: str, *, include_connections: bool = False, attempts: int | None = None
     ) -> dict[str, Any]:
-        """The workspace ``name`` (:class:`AdminNotFoundError` when there is none)."""
+        """The workspace ``name`` (:class:`AdminNotFoundError` when there is none).
+        ``attempts``: the client's own (None), or e.g. 1 for one bounded look (waits)."""
         params = {"includeConnections": "true"} if include_connections else None
-        return await self._read("GET", self._streams(name), params=params)
+        return await self._read("GET", self._streams(name), params=params, attempts=attempts)
 
     async def create_workspace(
         self,
@@ -172,9 +182,11 @@ class AsyncAdminClient:
         """Every connection of the workspace's registry (all pages)."""
         return await self._list(self._connections(workspace), items_per_page)
 
-    async def get_connection(self, workspace: str, name: str) -> dict[str, Any]:
+    async def get_connection(
+        self, workspace: str, name: str, *, attempts: int | None = None
+    ) -> dict[str, Any]:
         """The connection ``name`` (secrets are never returned by Atlas)."""
-        return await self._read("GET", self._connections(workspace, name))
+        return await self._read("GET", self._connections(workspace, name), attempts=attempts)
 
     async def create_connection(
         self, workspace: str, definition: Mapping[str, Any]
@@ -197,6 +209,135 @@ class AsyncAdminClient:
         """Ask for the connection's deletion; absent is success."""
         await self._delete(self._connections(workspace, name))
 
+    # -- processors ---------------------------------------------------------------------------
+    async def list_processors(
+        self, workspace: str, *, items_per_page: int = 100
+    ) -> list[dict[str, Any]]:
+        """Every processor of the workspace (all pages), each with ``state`` and ``stats``."""
+        return await self._list(self._processors(workspace), items_per_page, versions.PROCESSORS)
+
+    async def get_processor(
+        self, workspace: str, name: str, *, attempts: int | None = None
+    ) -> dict[str, Any]:
+        """The processor ``name``: its definition, ``state`` and ``stats``."""
+        path = self._processor(workspace, name)
+        return await self._read("GET", path, attempts=attempts, version=versions.PROCESSORS)
+
+    async def create_processor(
+        self,
+        workspace: str,
+        name: str,
+        pipeline: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        tier: str | None = None,
+        failover_enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        """Create a processor (CREATED, not started). ``options``: Atlas's (``dlq``:
+        ``{connectionName, db, coll}``). A lost answer is resolved by looking for a processor
+        of that name with that pipeline."""
+        body: dict[str, Any] = {"name": name, "pipeline": [dict(stage) for stage in pipeline]}
+        if options:
+            body["options"] = dict(options)
+        if tier is not None:
+            body["tier"] = tier
+        if failover_enabled is not None:
+            body["failoverEnabled"] = failover_enabled
+        look = self._applied(
+            self._processor(workspace, name),
+            {"name": name, "pipeline": body["pipeline"]},
+            versions.PROCESSORS,
+        )
+        path = f"{self._streams(workspace)}/processor"
+        return await self._write("POST", path, body, look=look, version=versions.PROCESSORS)
+
+    async def start_processor(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        resume_from_checkpoint: bool | None = None,
+        start_at_operation_time: datetime.datetime | str | None = None,
+        tier: str | None = None,
+        failover: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start the processor: ``:start``, or ``:startWith`` when an option is given
+        (``resume_from_checkpoint`` False starts afresh; ``start_at_operation_time``, ISO
+        8601 or an aware datetime; ``tier``; ``failover``: ``{region, mode, dryRun,
+        clearCheckpoint}``). A lost answer is resolved by looking at its state."""
+        body: dict[str, Any] = {}
+        if resume_from_checkpoint is not None:
+            body["resumeFromCheckpoint"] = resume_from_checkpoint
+        if start_at_operation_time is not None:
+            body["startAtOperationTime"] = _iso(start_at_operation_time)
+        if tier is not None:
+            body["tier"] = tier
+        if failover is not None:
+            body["failover"] = dict(failover)
+        path = self._processor(workspace, name)
+        look = self._state_look(path, lambda state: state not in NOT_STARTED)
+        if not body:
+            await self._write("POST", f"{path}:start", None, look=look, version=versions.PROCESSORS)
+            return
+        await self._write("POST", f"{path}:startWith", body, look=look, version=versions.START_WITH)
+
+    async def stop_processor(self, workspace: str, name: str) -> None:
+        """Stop the processor (STARTED to STOPPED). A lost answer is resolved by looking."""
+        path = self._processor(workspace, name)
+        look = self._state_look(path, lambda state: state != "STARTED")
+        await self._write("POST", f"{path}:stop", None, look=look, version=versions.PROCESSORS)
+
+    async def modify_processor(
+        self, workspace: str, name: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH the processor (stopped or never started): ``pipeline``, ``options``
+        (``dlq``, ``resumeFromCheckpoint``), ``name`` (a rename), ``tier``,
+        ``failoverEnabled``. Its document after the change."""
+        path = self._processor(workspace, name)
+        after = self._processor(workspace, str(changes.get("name") or name))
+        look = self._applied(after, changes, versions.PROCESSORS)
+        version = versions.PROCESSORS
+        return await self._write("PATCH", path, dict(changes), look=look, version=version)
+
+    async def delete_processor(self, workspace: str, name: str) -> None:
+        """Delete the processor, in any state (Atlas stops it first); absent is success."""
+        await self._delete(self._processor(workspace, name), versions.PROCESSORS)
+
+    # -- logs (gzip) -----------------------------------------------------------------------------
+    async def download_logs(
+        self,
+        workspace: str,
+        kind: str = "operational",
+        *,
+        start: When = None,
+        end: When = None,
+        processor: str | None = None,
+        max_bytes: int = MAX_LOG_BYTES,
+    ) -> bytes:
+        """The workspace's ``operational`` or ``audit`` logs between ``start`` and ``end``
+        (datetimes or epoch seconds), of one ``processor`` or all: the gzip Atlas sends
+        (``gzip.decompress`` it). Bounded by ``max_bytes`` and the client's deadline."""
+        _, data = await self._download(workspace, kind, start, end, processor, max_bytes, None)
+        return data
+
+    async def save_logs(
+        self,
+        workspace: str,
+        destination: str | os.PathLike[str],
+        kind: str = "operational",
+        *,
+        start: When = None,
+        end: When = None,
+        processor: str | None = None,
+        max_bytes: int = MAX_LOG_BYTES,
+    ) -> int:
+        """:meth:`download_logs` streamed to the file ``destination`` (a ``.gz``, rewritten
+        whole by a retry); the number of bytes written."""
+        received, _ = await self._download(
+            workspace, kind, start, end, processor, max_bytes, destination
+        )
+        return received
+
     # -- paths and looks ------------------------------------------------------------------------
     def _streams(self, name: str | None = None) -> str:
         base = f"/api/atlas/v2/groups/{quote(self.project_id, safe='')}/streams"
@@ -205,6 +346,12 @@ class AsyncAdminClient:
     def _connections(self, workspace: str, name: str | None = None) -> str:
         base = f"{self._streams(workspace)}/connections"
         return base if name is None else f"{base}/{quote(name, safe='')}"
+
+    def _processors(self, workspace: str) -> str:
+        return f"{self._streams(workspace)}/processors"
+
+    def _processor(self, workspace: str, name: str) -> str:
+        return f"{self._streams(workspace)}/processor/{quote(name, safe='')}"
 
     def _exists(self, path: str, version: str = versions.STREAMS) -> AsyncLook:
         async def look() -> tuple[bool, Any]:
@@ -219,8 +366,20 @@ class AsyncAdminClient:
         self, path: str, changes: Mapping[str, Any], version: str = versions.STREAMS
     ) -> AsyncLook:
         async def look() -> tuple[bool, Any]:
-            doc = await self._read("GET", path, attempts=1, version=version)
+            try:
+                doc = await self._read("GET", path, attempts=1, version=version)
+            except AdminNotFoundError:
+                return False, None
             return contains(doc, changes), doc
+
+        return look
+
+    def _state_look(self, path: str, happened: Callable[[Any], bool]) -> AsyncLook:
+        """A start's or stop's look: whether the processor's ``state`` shows it."""
+
+        async def look() -> tuple[bool, Any]:
+            doc = await self._read("GET", path, attempts=1, version=versions.PROCESSORS)
+            return happened(doc.get("state")), None
 
         return look
 
@@ -296,15 +455,15 @@ class AsyncAdminClient:
                 return await self._after_failed_write(exc, look)
             if response.status_code < 400:
                 return response.json() if response.content else None
-            error = error_for(response.status_code, method, path, json_of(response))
-            if isinstance(error, AdminRateLimitedError):
-                error.retry_after = retry_after(response.headers.get("Retry-After"))
-                raise error
+            error = self._error(response, method, path)
             if isinstance(error, AdminServerError):
                 return await self._after_failed_write(error, look)
             raise error
 
-        retrying = AsyncRetrying(
+        return await self._retrying(method, path, attempts)(attempt)
+
+    def _retrying(self, method: str, path: str, attempts: int | None = None) -> AsyncRetrying:
+        return AsyncRetrying(
             retry=retry_if_exception(retryable),
             stop=stop_after_attempt(attempts or self._attempts) | stop_after_delay(self._deadline),
             wait=self._wait,
@@ -313,7 +472,93 @@ class AsyncAdminClient:
                 "%s %s: %s; retrying", method, path, explain(state)
             ),
         )
-        return await retrying(attempt)
+
+    async def _download(
+        self,
+        workspace: str,
+        kind: str,
+        start: When,
+        end: When,
+        processor: str | None,
+        max_bytes: int,
+        destination: str | os.PathLike[str] | None,
+    ) -> tuple[int, bytes]:
+        """One log download with its retries (each attempt starts the file or the bytes
+        anew): the bytes received, and the bytes themselves when there is no
+        ``destination``. Bounded by ``max_bytes`` and the client's deadline."""
+        if kind == "operational":
+            path, version = (
+                f"{self._streams(workspace)}:downloadOperationalLogs",
+                versions.OPERATIONAL_LOGS,
+            )
+        elif kind == "audit":
+            path, version = f"{self._streams(workspace)}/auditLogs", versions.AUDIT_LOGS
+        else:
+            raise ValueError(f"kind must be 'operational' or 'audit', not {kind!r}")
+        params: dict[str, Any] = {}
+        for key, when in (("startDate", start), ("endDate", end)):
+            if when is not None:
+                params[key] = _epoch(when)
+        if processor:
+            params["spName"] = processor
+        deadline = time.monotonic() + self._deadline
+        media = versions.media_type(version, "gzip")
+
+        async def attempt() -> tuple[int, bytes]:
+            buffer = bytearray()
+            sink = _open_sink(destination) if destination is not None else None
+            write = sink.write if sink is not None else buffer.extend
+            try:
+                received = await self._stream(path, media, params, deadline, max_bytes, write)
+            finally:
+                if sink is not None:
+                    sink.close()
+            return received, bytes(buffer)
+
+        return await self._retrying("GET", path)(attempt)
+
+    async def _stream(
+        self,
+        path: str,
+        media: str,
+        params: Mapping[str, Any],
+        deadline: float,
+        max_bytes: int,
+        write: Callable[[bytes], Any],
+    ) -> int:
+        token = await self._bearer()
+        for last in (False, True):
+            headers = {"Accept": media}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                async with self._http.stream(
+                    "GET", path, headers=headers, params=dict(params)
+                ) as response:
+                    if response.status_code == 401 and token is not None and not last:
+                        token = await self._bearer(stale=token)
+                        continue
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self._error(response, "GET", path)
+                    received = 0
+                    async for chunk in response.aiter_bytes():
+                        received += len(chunk)
+                        if received > max_bytes:
+                            raise AdminDownloadTooLargeError(
+                                f"GET {path}: the download passed max_bytes={max_bytes:,}"
+                            )
+                        if time.monotonic() > deadline:
+                            raise AdminTimeoutError(
+                                f"GET {path}: the download outlasted the deadline"
+                            )
+                        write(chunk)
+                    return received
+            except httpx.TimeoutException:
+                raise AdminTimeoutError(f"GET {path}: no answer within the timeout") from None
+            except httpx.TransportError as exc:
+                raise AdminApiError(f"GET {path}: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _after_failed_write(self, exc: AdminApiError, look: AsyncLook | None) -> Any:
         """A write's 5xx or lost answer: the look's document when the write happened; else
@@ -329,6 +574,14 @@ class AsyncAdminClient:
             log.info("the write's answer was lost but the write happened; no resend")
             return doc
         raise exc
+
+    @staticmethod
+    def _error(response: httpx.Response, method: str, path: str) -> AdminApiError:
+        """The error of an answer >= 400 (a 429 carries its ``Retry-After``)."""
+        error = error_for(response.status_code, method, path, json_of(response))
+        if isinstance(error, AdminRateLimitedError):
+            error.retry_after = retry_after(response.headers.get("Retry-After"))
+        return error
 
     def _wait(self, state: RetryCallState) -> float:
         return backoff(state, self._backoff, self._max_wait)
@@ -402,3 +655,28 @@ class AsyncAdminClient:
             raise error
         doc = response.json()
         return str(doc["access_token"]), float(doc.get("expires_in", 3600))
+
+
+def _open_sink(destination: str | os.PathLike[str]) -> BinaryIO:
+    """The file a download is written to, emptied (each chunk written is one short local
+    write, even under an event loop)."""
+    return open(destination, "wb")  # closed by the caller
+
+
+def _iso(when: datetime.datetime | str) -> str:
+    """An ISO 8601 UTC timestamp (``...Z``) from an aware datetime, or the string as given."""
+    if isinstance(when, str):
+        return when
+    if when.tzinfo is None:
+        raise ValueError("start_at_operation_time must be timezone-aware")
+    return when.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _epoch(when: datetime.datetime | float | int) -> int:
+    """Seconds since the epoch (what the log endpoints take) from an aware datetime or a
+    number."""
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is None:
+            raise ValueError("log start and end datetimes must be timezone-aware")
+        return int(when.timestamp())
+    return int(when)

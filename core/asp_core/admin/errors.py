@@ -81,3 +81,17 @@ def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
     if status >= 500:
         return AdminServerError(f"{where} (server error){said}", **kwargs)
     return AdminRequestError(f"{where}{said}", **kwargs)
+
+
+class AdminWaitTimeoutError(AdminTimeoutError):
+    """A bounded wait (a connection READY, a workspace gone, ...) ran out of time; the
+    message says what was last seen."""
+
+
+class AdminConnectionFailedError(Unretryable, AdminApiError):
+    """A connection Atlas reports FAILED; the message carries Atlas's words
+    (``errorMessage``)."""
+
+
+class AdminDownloadTooLargeError(Unretryable, AdminApiError):
+    """A log download grew past the client's ``max_bytes``."""

@@ -21,6 +21,9 @@ from asp_core.admin.errors import (
 #: A write's look: ``(happened, document)``; the document answers a write that happened.
 Look = Callable[[], tuple[bool, Any]]
 AsyncLook = Callable[[], Awaitable[tuple[bool, Any]]]
+#: A wait's look: the document, or None when it is gone.
+Fetch = Callable[[], dict[str, Any] | None]
+AsyncFetch = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 def retryable(exc: BaseException) -> bool:

@@ -1,7 +1,7 @@
 """The Admin API's steps inside a Dagster step: look, ask the core's plan
-(:mod:`asp_core.admin.deploy`), send what it says, wait with the core's bounded waits. No
-decision is taken here. What is logged and returned names actions and field paths, never a
-value of the body (it may hold secrets)."""
+(:mod:`asp_core.admin.deploy`), send what it says, wait with the core's bounded waits
+(:mod:`asp_core.admin.waits`). No decision is taken here. What is logged and returned names
+actions and field paths, never a value of the body (it may hold secrets)."""
 
 import dataclasses
 import time
@@ -11,11 +11,7 @@ import dagster as dg
 
 from asp_core.admin import AdminClient, AdminNotFoundError
 from asp_core.admin.deploy import judge_connection, plan_connection, plan_workspace
-from asp_core.admin.interim_waits import (
-    raise_unless_ready,
-    wait_for_connection,
-    wait_for_workspace_gone,
-)
+from asp_core.admin.waits import synchronous as waits
 from asp_core.errors import AspDefinitionConflictError
 from dagster_asp.admin.specs import AspConnectionSpec, AspWorkspaceSpec
 
@@ -96,24 +92,22 @@ def deploy_connection(
                 "allow_replace=True."
             )
         client.delete_connection(workspace, name)
-        wait_for_connection(
-            client, workspace, name, until="gone", timeout=clock.left(),
-            poll_interval=poll_interval,
-        )  # fmt: skip
+        waits.connection_gone(
+            client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
+        )
         doc = client.create_connection(workspace, plan.body)
     elif plan.action == "create":
         doc = client.create_connection(workspace, plan.body)
     elif plan.action == "update":
         doc = client.update_connection(workspace, name, plan.body)
     verdict = judge_connection(doc)
-    if not verdict.settled:
+    if not verdict.ready:  # PENDING: wait; FAILED or gone: the wait's one look raises
         log.info(f"Connection {name!r}: {verdict.state}; waiting until READY.")
-        verdict = wait_for_connection(
+        doc = waits.connection_ready(
             client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
         )
-    raise_unless_ready(verdict, workspace, name)
     sent = tuple(spec.secrets) if plan.writes else ()
-    return Outcome(plan.action, plan.changed, plan.reason, verdict.state, sent)
+    return Outcome(plan.action, plan.changed, plan.reason, judge_connection(doc).state, sent)
 
 
 def ensure_workspace(client: AdminClient, log: Any, spec: AspWorkspaceSpec) -> Outcome:
@@ -152,7 +146,7 @@ def delete_workspace(
         return False
     log.info(f"Workspace {name!r}: deleting; waiting until it is gone.")
     client.delete_workspace(name)
-    wait_for_workspace_gone(client, name, timeout=clock.left(), poll_interval=poll_interval)
+    waits.workspace_gone(client, name, timeout=clock.left(), poll_interval=poll_interval)
     return True
 
 
@@ -175,8 +169,7 @@ def delete_connection(
     log.info(f"Connection {name!r} of workspace {workspace!r}: deleting.")
     client.delete_connection(workspace, name)
     if wait:
-        wait_for_connection(
-            client, workspace, name, until="gone", timeout=clock.left(),
-            poll_interval=poll_interval,
-        )  # fmt: skip
+        waits.connection_gone(
+            client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
+        )
     return True

@@ -1,9 +1,14 @@
-"""The emulator's Admin API as an ``AspAdmin`` resource, and the requests it received."""
+"""The emulator's Admin API as an ``AspAdmin`` resource, the requests it received, and a
+connection made FAILED while a step waits for it."""
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from typing import Optional
 
+from asp_core.admin import AdminClient, AdminNotFoundError, ServiceAccount
 from asp_emulator import Workspace
 from dagster_asp.admin import AspAdmin
+from dagster_support.processors import wait_for
 
 
 def admin_resource(
@@ -32,3 +37,48 @@ def requests_since(workspace: Workspace, before: Mapping[str, int]) -> dict[str,
 def writes(requests: Mapping[str, int]) -> dict[str, int]:
     """The requests that change something (not GETs, not the token)."""
     return {k: n for k, n in requests.items() if not k.startswith("GET") and "token" not in k}
+
+
+def fail_once_created(
+    workspace: Workspace,
+    name: str,
+    message: str,
+    *,
+    in_workspace: Optional[str] = None,  # noqa: UP045
+) -> Callable[[], None]:
+    """Make connection ``name`` FAILED as soon as it exists (a thread polling the emulator,
+    bounded); returns ``join()``, which re-raises what went wrong in the thread."""
+    errors: list[BaseException] = []
+    where = in_workspace or workspace.workspace_name
+
+    account = ServiceAccount(*workspace.service_account())
+
+    def run() -> None:
+        try:
+            with AdminClient(
+                workspace.project_id, account, base_url=workspace.admin_url,
+                ca_file=workspace.ca_file,
+            ) as client:  # fmt: skip
+
+                def created() -> bool:
+                    try:
+                        client.get_connection(where, name, attempts=1)
+                    except AdminNotFoundError:
+                        return False
+                    return True
+
+                wait_for(created, what=f"connection {name} created")
+            workspace.fail_admin_connection(name, message, workspace=where)
+        except BaseException as exc:  # reported by join()
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join(60)
+        assert not thread.is_alive()
+        if errors:
+            raise errors[0]
+
+    return join

@@ -1,16 +1,18 @@
 """The emulated Atlas project: its workspaces and their connection registries.
 
-The emulator's own workspace shares its registry with the wire server
-(:class:`~asp_emulator.engine.Connections`): a connection created here is what
-``$source``/``$merge``/``$emit`` resolve once it is READY, and one deleted here stops
-resolving once it is gone. Other workspaces are records only (not served on the wire yet).
-Used in the event loop's thread only.
+Every workspace has a wire side (:class:`~asp_emulator.admin.engines.WireSide`; its engine is
+reached with :meth:`Project.engine`): the emulator's own is the
+:class:`~asp_emulator.workspace.Workspace`'s; one created over HTTP gets a wire server of its
+own on 127.0.0.1 (reported in ``hostnames``), stopped once its deletion is done. A connection
+created in a workspace's registry is what that workspace's ``$source``/``$merge``/``$emit``
+resolve once READY, and stops resolving once it is gone. Used in the event loop's thread only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,35 +20,22 @@ from typing import Any
 
 import bson
 
+from asp_emulator.admin import bodies
+from asp_emulator.admin.engines import Launcher, WireSide
+from asp_emulator.admin.errors import ApiError
 from asp_emulator.engine import Connections
 from asp_emulator.engine.connections import SOLAR, TEST_LOG
+from asp_emulator.options import TIERS
+from asp_emulator.processors import ProcessorRegistry
 
 #: Connection types Atlas lists (fields are passed through).
-CONNECTION_TYPES = (
-    "Cluster",
-    "Kafka",
-    "Sample",
-    "Https",
-    "AWSLambda",
-    "S3",
-    "AWSKinesisDataStreams",
-    "AzureBlobStorage",
-    "GCPPubSub",
-    "SchemaRegistry",
-)
+CONNECTION_TYPES = tuple(bodies.TYPE_FIELDS)
 #: Fields never returned (write-only secrets), at any depth.
 SECRET_FIELDS = frozenset({"password", "clientSecret", "sslKey", "sslKeyPassword"})
-WORKSPACE_PATCH_FIELDS = frozenset(
-    {"cloudProvider", "region", "streamConfig", "failoverRegions", "processorStatus"}
-)
-
-
-class ApiError(Exception):
-    """An Atlas error answer: HTTP ``status``, ``errorCode`` and ``detail``."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+WORKSPACE_PATCH_FIELDS = frozenset(bodies.WORKSPACE_UPDATE)
+CLOUD_PROVIDERS = ("AWS", "AZURE", "GCP")
+#: workspace and connection names: ASCII letters, digits, ``-`` and ``_``, 1 to 64
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -57,10 +46,13 @@ class Record:
     due: float | None = None  # time.monotonic() of the next transition
     deleting: bool = False
     connections: dict[str, Record] = field(default_factory=dict)
+    wire: WireSide | None = None  # a workspace's (None for a connection)
 
 
 class Project:
-    """One project (``project_id``) whose first workspace is the emulator's own."""
+    """One project (``project_id``) whose first workspace is the emulator's own
+    (``workspace_name``: its registry ``wire``, its ``engine``); ``launch`` starts the wire
+    side of each workspace created over HTTP (without it they are records only)."""
 
     def __init__(
         self,
@@ -72,42 +64,74 @@ class Project:
         *,
         ready_delay: float = 0.0,
         delete_delay: float = 0.0,
+        engine: ProcessorRegistry | None = None,
+        launch: Launcher | None = None,
     ) -> None:
         self.project_id = project_id
         self.own = workspace_name
         self.wire = wire
         self._hostnames = hostnames
+        self._launch = launch
         self.ready_delay = ready_delay
         self.delete_delay = delete_delay
-        #: (workspace, connection) -> the errorMessage it FAILS with instead of READY.
-        self.failures: dict[tuple[str, str], str] = {}
-        self.workspaces: dict[str, Record] = {
-            workspace_name: Record(self._workspace_doc(workspace_name, "AWS", "VIRGINIA_USA"))
-        }
-        self.workspaces[workspace_name].doc["streamConfig"] = dict(stream_config)
+        record = Record(self._workspace_doc(workspace_name, "AWS", "VIRGINIA_USA"))
+        record.doc["streamConfig"] = dict(stream_config)
+        if engine is not None:
+            record.wire = WireSide(workspace_name, engine)
+        self.workspaces: dict[str, Record] = {workspace_name: record}
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    def engine(self, name: str) -> ProcessorRegistry:
+        """The stream processing engine of workspace ``name``, the one the wire serves (its
+        processors; its connection registry, ``.connections``): the one way in for the
+        processor endpoints. A 404 :class:`ApiError` for an unknown workspace."""
+        wire = self._workspace(name).wire
+        if wire is None:  # records only (no launcher), or still starting
+            raise ApiError(
+                404,
+                "STREAM_TENANT_NOT_FOUND_FOR_NAME",
+                f"Workspace {name} is not served on the wire.",
+                [name],
+            )
+        return wire.engine
+
+    async def close(self) -> None:
+        """Stop the wire side of the workspaces created over HTTP (the emulator stops)."""
+        for name, record in list(self.workspaces.items()):
+            if name != self.own and record.wire is not None:
+                await record.wire.stop()
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
 
     # -- transitions ------------------------------------------------------------------------
     def settle(self) -> None:
         """Apply every transition that is due: PENDING → READY, DELETING → gone."""
         now = time.monotonic()
         for ws_name, ws in list(self.workspaces.items()):
+            registry = ws.wire.connections if ws.wire is not None else None
+            if ws_name == self.own:
+                registry = self.wire
             for name, conn in list(ws.connections.items()):
                 if conn.due is None or conn.due > now:
                     continue
                 conn.due = None
                 if conn.deleting:
                     del ws.connections[name]
-                    if ws_name == self.own:
-                        self.wire.remove(name)
-                elif (ws_name, name) in self.failures:
-                    message = self.failures.pop((ws_name, name))
-                    conn.doc.update(state="FAILED", errorMessage=message)
+                    if registry is not None and name != SOLAR:
+                        registry.remove(name)
                 else:
                     conn.doc["state"] = "READY"
-                    if ws_name == self.own:
-                        self.wire.add(name, conn.doc["type"])
+                    if registry is not None:
+                        registry.add(name, conn.doc["type"])
             if ws.deleting and ws.due is not None and ws.due <= now:
                 del self.workspaces[ws_name]
+                if ws.wire is not None:
+                    self._stop_later(ws.wire)
+
+    def _stop_later(self, wire: WireSide) -> None:
+        task = asyncio.get_running_loop().create_task(wire.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     def finish_transitions(self) -> None:
         """Make every pending transition due now, and apply it."""
@@ -116,19 +140,6 @@ class Project:
                 if conn.due is not None:
                     conn.due = 0.0
         self.settle()
-
-    def fail_connection(self, workspace: str, name: str, message: str) -> None:
-        """Connection ``name`` (made over HTTP) goes FAILED with ``message``: now if it is
-        there and not being deleted, else the next time it would become READY."""
-        ws = self.workspaces.get(workspace)
-        conn = ws.connections.get(name) if ws is not None else None
-        if conn is None or conn.deleting:
-            self.failures[(workspace, name)] = message
-            return
-        conn.due = None
-        conn.doc.update(state="FAILED", errorMessage=message)
-        if workspace == self.own:
-            self.wire.remove(name)
 
     def _schedule(self, record: Record, delay: float) -> None:
         record.due = time.monotonic() + delay
@@ -149,46 +160,80 @@ class Project:
         }
 
     def workspace(self, name: str, *, include_connections: bool = False) -> dict[str, Any]:
-        doc = copy.deepcopy(self._workspace(name).doc)
+        record = self._workspace(name)
+        doc = copy.deepcopy(record.doc)
         if name == self.own:
             doc["hostnames"] = self._hostnames()
+        elif record.wire is not None:
+            doc["hostnames"] = [f"127.0.0.1:{record.wire.port}"]
         if include_connections:
             doc["connections"] = self.connections(name)
         return doc
 
     def list_workspaces(self) -> list[dict[str, Any]]:
-        return [self.workspace(name) for name in self.workspaces]
+        self.settle()
+        starting = {n for n, r in self.workspaces.items() if r.wire is None and self._launch}
+        return [self.workspace(name) for name in self.workspaces if name not in starting]
 
-    def create_workspace(self, body: dict[str, Any], sample: bool) -> dict[str, Any]:
+    async def create_workspace(self, body: dict[str, Any], sample: bool) -> dict[str, Any]:
+        body = bodies.check(body, bodies.WORKSPACE)
         name = _name(body)
+        self.settle()
         if name in self.workspaces:
-            raise ApiError(409, "STREAM_TENANT_NAME_ALREADY_EXISTS", f"Workspace {name} exists.")
-        region = body.get("dataProcessRegion")
-        if not isinstance(region, dict) or not {"cloudProvider", "region"} <= region.keys():
             raise ApiError(
-                400, "INVALID_ATTRIBUTE", "dataProcessRegion needs cloudProvider and region."
+                409, "STREAM_TENANT_NAME_ALREADY_EXISTS", f"Workspace {name} exists.", [name]
             )
-        if region["cloudProvider"] not in ("AWS", "AZURE", "GCP"):
-            raise ApiError(400, "INVALID_ATTRIBUTE", "cloudProvider must be AWS, AZURE or GCP.")
+        region = body.get("dataProcessRegion")
+        if region is None or not {"cloudProvider", "region"} <= region.keys():
+            raise ApiError(
+                400,
+                "MISSING_ATTRIBUTE",
+                "The required attribute dataProcessRegion was not specified.",
+                ["dataProcessRegion"],
+            )
+        for item in [region, *body.get("failoverRegions", [])]:
+            _enum(item.get("cloudProvider"), CLOUD_PROVIDERS, "cloudProvider")
+        if len(body.get("failoverRegions", [])) > 2:
+            raise ApiError(
+                400, "INVALID_ATTRIBUTE", "At most 2 failoverRegions.", ["failoverRegions"]
+            )
+        stream_config = {"tier": "SP30", **_stream_config(body.get("streamConfig", {}))}
         record = Record(self._workspace_doc(name, region["cloudProvider"], region["region"]))
-        if isinstance(body.get("streamConfig"), dict):
-            record.doc["streamConfig"] = dict(body["streamConfig"])
-        if sample and (body.get("sampleConnections") or {}).get("solar"):
+        record.doc["streamConfig"] = stream_config
+        if body.get("failoverRegions"):
+            record.doc["failoverRegions"] = copy.deepcopy(body["failoverRegions"])
+        if sample and body.get("sampleConnections", {}).get("solar"):
             record.connections[SOLAR] = Record({"name": SOLAR, "type": "Sample", "state": "READY"})
-        self.workspaces[name] = record
+        self.workspaces[name] = record  # the name is taken while the engine starts
+        if self._launch is not None:
+            try:
+                record.wire = await self._launch(name, stream_config)
+            except BaseException:
+                del self.workspaces[name]
+                raise
         return self.workspace(name)
 
     def update_workspace(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self._workspace(name)
-        unknown = set(body) - WORKSPACE_PATCH_FIELDS
-        if unknown:
-            raise ApiError(400, "INVALID_ATTRIBUTE", f"Cannot update {sorted(unknown)}.")
+        body = bodies.check(body, bodies.WORKSPACE_UPDATE)
+        if "cloudProvider" in body:
+            _enum(body["cloudProvider"], CLOUD_PROVIDERS, "cloudProvider")
+        if len(body.get("failoverRegions", [])) > 2:
+            raise ApiError(
+                400, "INVALID_ATTRIBUTE", "At most 2 failoverRegions.", ["failoverRegions"]
+            )
+        stream_config = _stream_config(body.get("streamConfig", {}))
         region = record.doc["dataProcessRegion"]
         for key in ("cloudProvider", "region"):
             if key in body:
                 region[key] = body[key]
-        if isinstance(body.get("streamConfig"), dict):
-            record.doc["streamConfig"].update(body["streamConfig"])
+        if "failoverRegions" in body:
+            record.doc["failoverRegions"] = copy.deepcopy(body["failoverRegions"])
+        record.doc["streamConfig"].update(stream_config)
+        if record.wire is not None:
+            defaults = record.wire.engine.defaults
+            defaults.default_tier = record.doc["streamConfig"].get("tier", defaults.default_tier)
+            defaults.max_tier = record.doc["streamConfig"].get("maxTierSize", defaults.max_tier)
         return self.workspace(name)
 
     def delete_workspace(self, name: str) -> None:
@@ -198,15 +243,19 @@ class Project:
                 400,
                 "CANNOT_DELETE_EMULATED_WORKSPACE",
                 "The emulator's own workspace cannot be deleted.",
+                [name],
             )
-        record.deleting = True
-        self._schedule(record, self.delete_delay)
+        if not record.deleting:
+            record.deleting = True
+            self._schedule(record, self.delete_delay)
 
     def _workspace(self, name: str) -> Record:
         self.settle()
         record = self.workspaces.get(name)
         if record is None:
-            raise ApiError(404, "STREAM_TENANT_NOT_FOUND_FOR_NAME", f"No workspace named {name}.")
+            raise ApiError(
+                404, "STREAM_TENANT_NOT_FOUND_FOR_NAME", f"No workspace named {name}.", [name]
+            )
         return record
 
     # -- connections ----------------------------------------------------------------------------
@@ -236,19 +285,29 @@ class Project:
             if doc["name"] == name:
                 return doc
         raise ApiError(
-            404, "STREAM_CONNECTION_NOT_FOUND", f"No connection named {name} in {workspace}."
+            404,
+            "STREAM_CONNECTION_NOT_FOUND",
+            f"No connection named {name} in {workspace}.",
+            [name, workspace],
         )
 
     def create_connection(self, workspace: str, body: dict[str, Any]) -> dict[str, Any]:
-        name = _name(body)
         record = self._workspace(workspace)
+        body = bodies.check(body, bodies.CONNECTION)
+        name = _name(body)
+        kind = _enum(body.get("type"), CONNECTION_TYPES, "type")
+        _type_fields(body, kind)
+        for required in sorted(bodies.TYPE_REQUIRED.get(kind, ())):
+            if required not in body:
+                raise ApiError(
+                    400,
+                    "MISSING_ATTRIBUTE",
+                    f"The required attribute {required} was not specified.",
+                    [required],
+                )
         if name in {c["name"] for c in self.connections(workspace)} or name == TEST_LOG:
             raise ApiError(
-                409, "STREAM_CONNECTION_NAME_ALREADY_EXISTS", f"Connection {name} exists."
-            )
-        if body.get("type") not in CONNECTION_TYPES:
-            raise ApiError(
-                400, "INVALID_ATTRIBUTE", f"type must be one of {', '.join(CONNECTION_TYPES)}."
+                409, "STREAM_CONNECTION_NAME_ALREADY_EXISTS", f"Connection {name} exists.", [name]
             )
         conn = Record({**copy.deepcopy(body), "state": "PENDING"})
         record.connections[name] = conn
@@ -257,16 +316,20 @@ class Project:
 
     def update_connection(self, workspace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         conn = self._made(workspace, name)
+        body = bodies.check(body, bodies.CONNECTION)
         if "type" in body and body["type"] != conn.doc["type"]:
-            raise ApiError(400, "INVALID_ATTRIBUTE", "A connection's type cannot change.")
-        if "networking" in body and body["networking"] != conn.doc.get("networking"):
-            raise ApiError(
-                400,
-                "INVALID_ATTRIBUTE",
-                "A connection's networking cannot change; delete and recreate it.",
-            )
+            raise ApiError(400, "INVALID_ATTRIBUTE", "A connection's type cannot change.", ["type"])
+        _type_fields(body, conn.doc["type"])
+        for key in ("networking", "publicPrivateNetworking"):
+            if key in body and body[key] != conn.doc.get(key):
+                raise ApiError(
+                    400,
+                    "STREAM_NETWORKING_CANNOT_BE_MODIFIED",
+                    "A connection's networking cannot change; delete and recreate it.",
+                    [key],
+                )
         if "name" in body and body["name"] != name:
-            raise ApiError(400, "INVALID_ATTRIBUTE", "A connection cannot be renamed.")
+            raise ApiError(400, "INVALID_ATTRIBUTE", "A connection cannot be renamed.", ["name"])
         conn.doc.update(copy.deepcopy(body))
         return _public(conn.doc)
 
@@ -276,33 +339,100 @@ class Project:
         conn = record.connections.get(name)
         if conn is None:  # a wire-only connection
             if name == SOLAR:
-                raise ApiError(400, "INVALID_ATTRIBUTE", f"{SOLAR} is built in.")
+                raise ApiError(400, "INVALID_ATTRIBUTE", f"{SOLAR} is built in.", [name])
             conn = record.connections[name] = Record(
                 {"name": name, "type": "Kafka", "state": "READY"}
             )
+        if conn.deleting:
+            return
         conn.deleting = True
         conn.doc["state"] = "DELETING"
         self._schedule(conn, self.delete_delay)
+
+    def fail_connection(self, workspace: str, name: str, message: str) -> None:
+        """Make a connection made over HTTP FAILED: it no longer resolves on the wire. Its
+        document says FAILED only (``StreamsConnection`` has no field for why); ``message``
+        goes to the workspace's operational log."""
+        conn = self._made(workspace, name)
+        conn.due = None
+        conn.deleting = False
+        conn.doc["state"] = "FAILED"
+        record = self.workspaces[workspace]
+        if record.wire is not None:
+            registry = self.wire if workspace == self.own else record.wire.connections
+            registry.remove(name)
+            record.wire.engine.journal.operational(
+                None, f"connection {name} FAILED: {message}", connection=name, state="FAILED"
+            )
 
     def _made(self, workspace: str, name: str) -> Record:
         self.connection(workspace, name)  # 404 when absent
         conn = self.workspaces[workspace].connections.get(name)
         if conn is None:
             raise ApiError(
-                400, "INVALID_ATTRIBUTE", f"{name} is the emulator's own and cannot change."
+                400, "INVALID_ATTRIBUTE", f"{name} is the emulator's own and cannot change.", [name]
             )
         return conn
 
 
 def _name(body: dict[str, Any]) -> str:
     name = body.get("name")
-    if not isinstance(name, str) or not name or "/" in name or len(name) > 64:
+    if name is None:
+        raise ApiError(
+            400, "MISSING_ATTRIBUTE", "The required attribute name was not specified.", ["name"]
+        )
+    if not NAME.fullmatch(name):
         raise ApiError(
             400,
             "INVALID_ATTRIBUTE",
-            "name must be a non-empty string of up to 64 characters without '/'.",
+            "Invalid attribute name specified: 1 to 64 ASCII letters, digits, '-' or '_'.",
+            ["name"],
         )
-    return name
+    return str(name)
+
+
+def _enum(value: Any, allowed: tuple[str, ...], attribute: str) -> str:
+    if value is None:
+        raise ApiError(
+            400,
+            "MISSING_ATTRIBUTE",
+            f"The required attribute {attribute} was not specified.",
+            [attribute],
+        )
+    if value not in allowed:
+        raise ApiError(
+            400,
+            "INVALID_ENUM_VALUE",
+            f"An invalid enumeration value {str(value)[:64]} was specified for {attribute} "
+            f"(one of {', '.join(allowed)}).",
+            [attribute],
+        )
+    return str(value)
+
+
+def _stream_config(config: dict[str, str]) -> dict[str, str]:
+    for key in ("tier", "maxTierSize"):
+        if key in config:
+            _enum(config[key], TIERS, f"streamConfig.{key}")
+    tier, top = config.get("tier"), config.get("maxTierSize")
+    if tier and top and TIERS.index(tier) > TIERS.index(top):
+        raise ApiError(
+            400, "INVALID_ATTRIBUTE", "streamConfig.tier exceeds maxTierSize.", ["streamConfig"]
+        )
+    return dict(config)
+
+
+def _type_fields(body: dict[str, Any], kind: str) -> None:
+    """Refuse fields of other connection types (the document's ``x-xgen-discriminator``)."""
+    foreign = set(body) - {"name", "type", "region"} - bodies.TYPE_FIELDS[kind]
+    if foreign:
+        first = sorted(foreign)[0]
+        raise ApiError(
+            400,
+            "INVALID_ATTRIBUTE",
+            f"Invalid attribute {first} specified for a {kind} connection.",
+            [first],
+        )
 
 
 def _public(doc: Any) -> Any:

@@ -1,7 +1,9 @@
 """The emulated Admin API over HTTPS: an aiohttp web server in the wire server's event loop,
 with the same TLS context, on 127.0.0.1.
 
-Each request goes through, in order: faults, authentication (Bearer or Digest; 401), the
+Each request goes through, in order: the outer layer (aiohttp's own refusals and any
+internal error become Atlas error documents; the exchange is handed to
+:mod:`~asp_emulator.admin.exchanges` observers), faults, authentication (Bearer or Digest; 401), the
 version in ``Accept`` (406 naming the versions the endpoint serves), the role (403 for a
 read-only role's writes), the body's ``Content-Type`` (415), then the handler.
 """
@@ -18,9 +20,12 @@ from typing import Any
 
 from aiohttp import BasicAuth, web
 
+from asp_emulator.admin import bodies, exchanges, streams
 from asp_emulator.admin.credentials import ROLES, Credential, Credentials
 from asp_emulator.admin.faults import AdminFaults
+from asp_emulator.admin.listener import Listener
 from asp_emulator.admin.project import ApiError, Project
+from asp_emulator.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +40,19 @@ ROUTES = {
     "connections": (f"{GROUP}/streams/{{tenantName}}/connections", (V1,)),
     "connection": (f"{GROUP}/streams/{{tenantName}}/connections/{{connectionName}}", (V1,)),
 }
+ROUTES = {**streams.ROUTES, **ROUTES}  # processors and logs first (their ``:verb`` paths)
 TOKEN_PATH = "/api/oauth/token"
 MAX_BODY = 1024 * 1024
-_VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+json")
+_VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+(json|gzip)")
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
     406: "Not Acceptable",
+    405: "Method Not Allowed",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -56,13 +64,19 @@ CREDENTIAL: web.RequestKey[Credential] = web.RequestKey("credential", Credential
 VERSION: web.RequestKey[str] = web.RequestKey("version", str)
 
 
-def error_response(status: int, code: str, detail: str, **headers: str) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    detail: str,
+    parameters: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """Atlas's error document."""
     body = {
         "detail": detail,
         "error": status,
         "errorCode": code,
-        "parameters": [],
+        "parameters": parameters or [],
         "reason": _REASONS.get(status, "Error"),
     }
     return web.json_response(body, status=status, headers=headers)
@@ -71,19 +85,28 @@ def error_response(status: int, code: str, detail: str, **headers: str) -> web.R
 class AdminServer:
     """Serves :class:`Project` to clients holding :class:`Credentials`."""
 
-    def __init__(self, project: Project, credentials: Credentials, faults: AdminFaults) -> None:
+    def __init__(
+        self,
+        project: Project,
+        credentials: Credentials,
+        faults: AdminFaults,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self.project = project
         self.credentials = credentials
         self.faults = faults
+        self.limits = limits
         self.request_counts: dict[str, int] = {}
         self._closing: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
+        self.listener: Listener | None = None
 
     async def start(self, context: ssl.SSLContext) -> int:
         """Listen on 127.0.0.1 (a free port); returns the port."""
         self._closing = asyncio.Event()
         app = web.Application(
-            middlewares=[self._faults, self._authenticate, self._check], client_max_size=MAX_BODY
+            middlewares=[self._outer, self._faults, self._authenticate, self._check],
+            client_max_size=MAX_BODY,
         )
         app.router.add_post(TOKEN_PATH, self._token, name="token")
         for name, (path, _) in ROUTES.items():
@@ -92,21 +115,56 @@ class AdminServer:
             app, access_log=None, shutdown_timeout=1.0, handle_signals=False
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        server = site._server  # the port the OS chose
-        assert isinstance(server, asyncio.base_events.Server)
-        return int(server.sockets[0].getsockname()[1])
+        self.listener = Listener(self._runner, context, self.limits)
+        return await self.listener.start()
 
     async def close(self) -> None:
         """Answer silent requests (503) and stop listening."""
         if self._closing is not None:
             self._closing.set()
+        if self.listener is not None:
+            await self.listener.close()
+        await self.project.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     # -- middlewares ------------------------------------------------------------------------
+    @web.middleware
+    async def _outer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            try:  # the whole body first, before authentication (limits: size and time)
+                if request.can_read_body:
+                    await request.read()
+            finally:
+                if self.listener is not None:
+                    self.listener.read(request.protocol)
+            response = await handler(request)
+        except ConnectionError:  # the client went away, or missed its deadline
+            return web.Response(status=408)
+        except web.HTTPException as exc:  # the router's 404/405, a body over client_max_size
+            response = _refusal(exc)
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            response = error_response(500, "UNEXPECTED_ERROR", "Unexpected error.")
+        if self.listener is not None:
+            self.listener.answered(request.protocol)
+        if exchanges.observing():
+            body = response.body if isinstance(response, web.Response) else None
+            exchanges.notify(
+                exchanges.Exchange(
+                    request.method,
+                    request.path,
+                    tuple(request.query.items()),
+                    dict(request.headers),
+                    response.status,
+                    dict(response.headers),
+                    body if isinstance(body, bytes) else None,
+                    request.match_info.route.name,
+                )
+            )
+        return response
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.name or "unknown"
@@ -123,7 +181,7 @@ class AdminServer:
             await handler(request)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         code = "RATE_LIMITED" if fault.status == 429 else "UNEXPECTED_ERROR"
-        return error_response(fault.status, code, "Injected fault.", **headers)
+        return error_response(fault.status, code, "Injected fault.", headers=headers)
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -142,7 +200,7 @@ class AdminServer:
                 401,
                 "UNAUTHORIZED",
                 detail,
-                **{"WWW-Authenticate": self.credentials.challenge()},
+                headers={"WWW-Authenticate": self.credentials.challenge()},
             )
         request[CREDENTIAL] = cred
         return await handler(request)
@@ -153,10 +211,11 @@ class AdminServer:
         if route not in ROUTES:
             return await handler(request)
         served = ROUTES[route][1]
-        asked = _VERSION.findall(request.headers.get("Accept", ""))
+        kind = "gzip" if route in streams.GZIP_ROUTES else "json"
+        asked = [v for v, k in _VERSION.findall(request.headers.get("Accept", "")) if k == kind]
         version = next((v for v in asked if v in served), None)
         if version is None:
-            media = ", ".join(f"application/vnd.atlas.{v}+json" for v in served)
+            media = ", ".join(f"application/vnd.atlas.{v}+{kind}" for v in served)
             said = f"version {', '.join(asked)}" if asked else "no version"
             return error_response(
                 406,
@@ -172,10 +231,7 @@ class AdminServer:
             )
         if request.match_info.get("groupId") != self.project.project_id:
             return error_response(404, "GROUP_NOT_FOUND", "No project with that ID.")
-        if (
-            request.can_read_body
-            and request.content_type != f"application/vnd.atlas.{version}+json"
-        ):
+        if request.body_exists and request.content_type != f"application/vnd.atlas.{version}+json":
             return error_response(
                 415,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -205,6 +261,13 @@ class AdminServer:
         conn = request.match_info.get("connectionName", "")
         media = f"application/vnd.atlas.{request[VERSION]}+json"
         project = self.project
+        if route in streams.ROUTES:
+            try:
+                body = await _body(request) if request.body_exists else {}
+                actor = request[CREDENTIAL].id
+                return await streams.handle(project, request, route, request[VERSION], body, actor)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.detail, exc.parameters)
         try:
             body = await _body(request)
             status, result = 200, None
@@ -212,11 +275,11 @@ class AdminServer:
                 case "workspaces", "GET":
                     result = _page(request, project.list_workspaces())
                 case "workspaces", "POST":
-                    result = project.create_workspace(body, sample=False)
+                    result = await project.create_workspace(body, sample=False)
                 case "with_sample", "POST":
-                    result = project.create_workspace(body, sample=True)
+                    result = await project.create_workspace(body, sample=True)
                 case "workspace", "GET":
-                    include = request.query.get("includeConnections") == "true"
+                    include = _flag(request, "includeConnections", False)
                     result = project.workspace(ws, include_connections=include)
                 case "workspace", "PATCH":
                     result = project.update_workspace(ws, body)
@@ -239,37 +302,67 @@ class AdminServer:
                         405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here."
                     )
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.detail)
+            return error_response(exc.status, exc.code, exc.detail, exc.parameters)
         if result is None:
             return web.Response(status=status, content_type=media, text="{}")
         return web.Response(status=status, content_type=media, text=json.dumps(result))
 
 
+def _refusal(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusal as Atlas's error document."""
+    codes = {
+        404: ("RESOURCE_NOT_FOUND", "Cannot find resource."),
+        405: ("METHOD_NOT_ALLOWED", "The method is not allowed on this resource."),
+        413: ("REQUEST_TOO_LARGE", f"The body is larger than {MAX_BODY:,} bytes."),
+    }
+    code, detail = codes.get(exc.status, ("INVALID_REQUEST", exc.reason))
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    return error_response(exc.status, code, detail, headers=headers)
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.method not in ("POST", "PATCH"):
         return {}
+    return bodies.parse(await request.read())
+
+
+def _flag(request: web.Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (``true``/``false``)."""
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise ApiError(
+            400, "INVALID_QUERY_PARAMETER", f"Invalid query parameter {name} specified.", [name]
+        )
+    return value.lower() == "true"
+
+
+def _number(request: web.Request, name: str, default: int, top: int) -> int:
+    """An integer query parameter from 1 to ``top``."""
+    value = request.query.get(name)
+    if value is None:
+        return default
     try:
-        body = json.loads(await request.text())
+        number = int(value) if value.isascii() and len(value) <= 12 else 0
     except ValueError:
-        raise ApiError(400, "INVALID_JSON", "The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_JSON", "The body must be a JSON object.")
-    return body
+        number = 0
+    if not 1 <= number <= top:
+        raise ApiError(
+            400,
+            "INVALID_QUERY_PARAMETER",
+            f"Invalid query parameter {name} specified: an integer from 1 to {top}.",
+            [name],
+        )
+    return number
 
 
 def _page(request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
     """One page of ``items`` (``itemsPerPage`` 1..500, default 100; ``pageNum`` from 1)."""
-    try:
-        per_page = int(request.query.get("itemsPerPage", "100"))
-        page = int(request.query.get("pageNum", "1"))
-    except ValueError:
-        raise ApiError(
-            400, "INVALID_QUERY_PARAMETER", "itemsPerPage and pageNum are integers."
-        ) from None
-    if not 1 <= per_page <= 500 or page < 1:
-        raise ApiError(400, "INVALID_QUERY_PARAMETER", "itemsPerPage is 1..500 and pageNum >= 1.")
+    per_page = _number(request, "itemsPerPage", 100, 500)
+    page = _number(request, "pageNum", 1, 2**31 - 1)
     start = (page - 1) * per_page
     doc: dict[str, Any] = {"links": [], "results": items[start : start + per_page]}
-    if request.query.get("includeCount", "true") != "false":
+    if _flag(request, "includeCount", True):
         doc["totalCount"] = len(items)
     return doc
