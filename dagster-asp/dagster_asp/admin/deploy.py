@@ -15,11 +15,11 @@ from asp_core.admin.waits import synchronous as waits
 from asp_core.errors import AspDefinitionConflictError
 from dagster_asp.admin.specs import AspConnectionSpec, AspWorkspaceSpec
 
-#: Seconds a deploy or a delete may take, requests and waits together (Terraform allows a
-#: connection 40 minutes: private networking stays PENDING for 20-30).
-DEFAULT_TIMEOUT = 2400.0
-#: Seconds between two looks while waiting.
-DEFAULT_POLL_INTERVAL = 10.0
+#: Seconds a deploy or a delete may take, requests and waits together (the core's bound for
+#: READY: private networking stays PENDING for 20-30 minutes).
+DEFAULT_TIMEOUT = waits.READY_TIMEOUT
+#: Seconds between two looks while waiting (the core's).
+DEFAULT_POLL_INTERVAL = waits.POLL_INTERVAL
 
 
 @dataclasses.dataclass(frozen=True)
