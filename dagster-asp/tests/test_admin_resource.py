@@ -103,3 +103,14 @@ def test_an_async_asset_gets_an_async_client_closed_at_the_end(ws):
             loop.run_until_complete(client.list_workspaces())
     finally:
         loop.close()
+
+
+def test_the_responses_this_suite_sees_are_checked_against_atlas_openapi(ws, asp_admin_conformance):
+    """The Dagster suite's Admin API responses go through the same OpenAPI check as the
+    main suite's (dagster-asp/pyproject.toml names the document)."""
+    assert asp_admin_conformance is not None
+    before = asp_admin_conformance.checker.checked
+    with dg.build_resources({"admin": admin_resource(ws)}) as resources:
+        resources.admin.get_client().list_workspaces()
+    assert asp_admin_conformance.problems() == []
+    assert asp_admin_conformance.checker.checked > before
