@@ -1,10 +1,12 @@
 """The Dagster demo: ``dagster_asp.examples.definitions`` against the embedded emulator.
 
 ``make demo-dagster`` runs this with ``.venv-dagster/bin/python``. It starts the emulator
-(TLS, a SCRAM user), sets the ``ASP_*`` variables the example's resource reads, materializes
-the processor's assets twice (a deploy, then nothing to do), ticks the three sensors with
+(TLS, a SCRAM user, the Admin API), sets the ``ASP_*`` variables the example's resources read,
+materializes the workspace and its ``cluster0`` connection (the Admin API: created, READY),
+then the processor's assets twice (a deploy, then nothing to do), ticks the three sensors with
 ``build_sensor_context``, makes the processor fail and ticks the state sensor again, drops the
-processor, stops the emulator, checks that the password appears nowhere, and says how to
+processor, stops the emulator, checks that the password and the service account's secret
+appear nowhere, and says how to
 open the same definitions in the Dagster UI. Nothing is left running.
 """
 
@@ -22,6 +24,8 @@ PASSWORD = "demo-Passw0rd-never-logged"
 MODULE = "dagster_asp.examples.definitions"
 #: Everything the demo shows, and every event Dagster stored, is searched for the password.
 OUTPUT: list[str] = []
+#: The secrets to search for: the password and the Admin API's service account secret.
+SECRETS: list[str] = [PASSWORD]
 
 
 def say(text: str = "") -> None:
@@ -30,12 +34,19 @@ def say(text: str = "") -> None:
 
 
 def set_env(workspace: Workspace) -> dict[str, str]:
+    client_id, client_secret = workspace.service_account(role="GROUP_STREAM_PROCESSING_OWNER")
+    SECRETS.append(client_secret)
     env = {
         "ASP_HOST": workspace.host,
         "ASP_PORT": str(workspace.port),
         "ASP_USERNAME": "demo",
         "ASP_PASSWORD": PASSWORD,
         "ASP_TLS_CA_FILE": workspace.ca_file,
+        "ASP_ADMIN_URL": workspace.admin_url,
+        "ASP_ADMIN_PROJECT_ID": workspace.project_id,
+        "ASP_ADMIN_CLIENT_ID": client_id,
+        "ASP_ADMIN_CLIENT_SECRET": client_secret,
+        "ASP_WORKSPACE_NAME": workspace.workspace_name,
     }
     os.environ.update(env)
     return env
@@ -56,6 +67,18 @@ def materialize(
     for check in result.get_asset_check_evaluations():
         verdict = "passed" if check.passed else "FAILED"
         say(f"  check {check.check_name:<18} on {check.asset_key.to_user_string():<20} {verdict}")
+
+
+def materialize_admin(
+    assets: list[dg.AssetsDefinition], defs: dg.Definitions, instance: Any, title: str
+) -> None:
+    result = dg.materialize(assets, resources=dict(defs.resources or {}), instance=instance)
+    say(f"\n{title}: {'success' if result.success else 'FAILED'}")
+    for event in result.get_asset_materialization_events():
+        meta = {k: v.value for k, v in event.materialization.metadata.items()}
+        key = event.materialization.asset_key.to_user_string()
+        state = f"  state: {meta['asp/state']}" if "asp/state" in meta else ""
+        say(f"  {key:<32} action: {meta['asp/action']}{state}")
 
 
 def tick(
@@ -104,13 +127,20 @@ def show_stats(result: Any) -> None:
 
 def main() -> None:
     began = time.monotonic()
-    with Workspace(users={"demo": PASSWORD}, connections=["cluster0"]) as workspace:
-        say(f"ASP emulator on {workspace.host}:{workspace.port} (TLS, user 'demo')")
+    with Workspace(users={"demo": PASSWORD}, admin_api=True, admin_ready_delay=0.5) as workspace:
+        say(f"ASP emulator on {workspace.host}:{workspace.port} (TLS, user 'demo'),")
+        say(f"its Admin API at {workspace.admin_url} (project {workspace.project_id})")
         env = set_env(workspace)
         from dagster_asp.examples import definitions as example
 
         defs = example.defs
         with dg.DagsterInstance.ephemeral() as instance:
+            materialize_admin(
+                [example.workspace_asset, *example.connection_assets],
+                defs,
+                instance,
+                "Materialize the workspace and its connection (the Admin API)",
+            )
             materialize(
                 example.processor_assets, defs, instance, "Materialize the example's assets"
             )
@@ -125,13 +155,15 @@ def main() -> None:
             ]
         left = workspace.processors()
     text = "\n".join(OUTPUT + events)
-    found = leaked or PASSWORD in text
+    found = leaked or any(secret in text for secret in SECRETS)
     say(f"\nProcessors left on the workspace: {len(left)}. Emulator stopped.")
     say(f"Password in any output: {'YES (bug!)' if found else 'no'}")
     say("\nThe same definitions in the Dagster UI (against an emulator or a workspace):")
     names = " ".join(f"{k}=..." for k in env)
     say(f"  {names} dagster dev -m {MODULE} -h 127.0.0.1")
-    say("  (an emulator to point them at: python -m asp_emulator serve --connection cluster0)")
+    say("  (an emulator to point them at: python -m asp_emulator serve --connection cluster0;")
+    say("   it serves no Admin API: the workspace and connection assets need Atlas or")
+    say("   Workspace(admin_api=True), as in this demo)")
     say(f"Demo took {time.monotonic() - began:.1f} s.")
     if found or left:
         raise SystemExit(1)
@@ -174,7 +206,7 @@ def run(workspace: Workspace, defs: dg.Definitions, example: Any, instance: Any)
 
     say("\nClean up: drop the processor")
     drop(defs)
-    return any(PASSWORD in text for text in shown)
+    return any(secret in text for secret in SECRETS for text in shown)
 
 
 def drop(defs: dg.Definitions) -> None:

@@ -16,8 +16,8 @@ MODULE = "dagster_asp.examples.definitions"
 
 
 def test_loading_the_example_sends_nothing(monkeypatch):
-    """The ``asp`` resource points at a listening socket nobody serves: loading the module
-    and resolving its definitions connects zero times."""
+    """The ``asp`` and ``asp_admin`` resources point at a listening socket nobody serves:
+    loading the module and resolving its definitions connects zero times."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -28,6 +28,10 @@ def test_loading_the_example_sends_nothing(monkeypatch):
             "ASP_USERNAME": "u",
             "ASP_PASSWORD": "p",
             "ASP_TLS_CA_FILE": "",
+            "ASP_ADMIN_URL": f"https://127.0.0.1:{listener.getsockname()[1]}",
+            "ASP_ADMIN_PROJECT_ID": "0123456789abcdef01234567",
+            "ASP_ADMIN_CLIENT_ID": "id",
+            "ASP_ADMIN_CLIENT_SECRET": "secret",
         }.items():
             monkeypatch.setenv(name, value)
         sys.modules.pop(MODULE, None)
@@ -38,7 +42,10 @@ def test_loading_the_example_sends_nothing(monkeypatch):
             "asp_stats_sensor",
             "asp_output_sensor",
         }
-        assert dg.AssetKey(["cluster0", "energy", "high"]) in repo.asset_graph.get_all_asset_keys()
+        keys = repo.asset_graph.get_all_asset_keys()
+        assert dg.AssetKey(["cluster0", "energy", "high"]) in keys
+        assert dg.AssetKey(["asp_workspace", "emulator"]) in keys
+        assert dg.AssetKey(["asp_connection", "emulator", "cluster0"]) in keys
         with pytest.raises(BlockingIOError):
             listener.accept()  # zero connections were made
 
@@ -57,6 +64,8 @@ def test_demo_runs(tmp_path):
     )
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert "asp_workspace/emulator           action: none" in out
+    assert "asp_connection/emulator/cluster0 action: create  state: READY" in out
     assert "steps: ['create', 'start']  changed: True  state: STARTED" in out
     assert "changed: False" in out
     assert "check processor_running  on cluster0/energy/high passed" in out

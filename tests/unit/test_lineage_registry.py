@@ -4,6 +4,8 @@ workspace's names for the rest and without a registry."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from asp_core.lineage import (
     cluster_namespace,
     https_dataset,
@@ -16,7 +18,7 @@ ASP = f"atlas-stream-processing://{WS}"
 PROJECT = "64f0c0ffee0123456789abcd"
 OTHER = "650000000000000000000001"
 #: Connection documents as ``GET …/streams/{workspace}/connections`` returns them.
-REGISTRY = [
+REGISTRY: list[dict[str, Any]] = [
     {
         "name": "kafka1",
         "type": "Kafka",

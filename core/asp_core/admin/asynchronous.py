@@ -44,7 +44,13 @@ from asp_core.admin.errors import (
     AdminTimeoutError,
     error_for,
 )
-from asp_core.admin.pages import check_items_per_page, is_last_page, page_items, page_params
+from asp_core.admin.pages import (
+    MAX_ITEMS_PER_PAGE,
+    check_items_per_page,
+    is_last_page,
+    page_items,
+    page_params,
+)
 from asp_core.admin.retries import (
     AsyncLook,
     backoff,
@@ -126,7 +132,9 @@ class AsyncAdminClient:
         await self.close()
 
     # -- workspaces -----------------------------------------------------------------------
-    async def list_workspaces(self, *, items_per_page: int = 100) -> list[dict[str, Any]]:
+    async def list_workspaces(
+        self, *, items_per_page: int = MAX_ITEMS_PER_PAGE
+    ) -> list[dict[str, Any]]:
         """Every workspace of the project (all pages)."""
         return await self._list(self._streams(), items_per_page)
 
@@ -177,7 +185,7 @@ class AsyncAdminClient:
 
     # -- the connection registry ------------------------------------------------------------
     async def list_connections(
-        self, workspace: str, *, items_per_page: int = 100
+        self, workspace: str, *, items_per_page: int = MAX_ITEMS_PER_PAGE
     ) -> list[dict[str, Any]]:
         """Every connection of the workspace's registry (all pages)."""
         return await self._list(self._connections(workspace), items_per_page)
@@ -211,7 +219,7 @@ class AsyncAdminClient:
 
     # -- processors ---------------------------------------------------------------------------
     async def list_processors(
-        self, workspace: str, *, items_per_page: int = 100
+        self, workspace: str, *, items_per_page: int = MAX_ITEMS_PER_PAGE
     ) -> list[dict[str, Any]]:
         """Every processor of the workspace (all pages), each with ``state`` and ``stats``."""
         return await self._list(self._processors(workspace), items_per_page, versions.PROCESSORS)

@@ -46,7 +46,13 @@ from asp_core.admin.errors import (
     AdminTimeoutError,
     error_for,
 )
-from asp_core.admin.pages import check_items_per_page, is_last_page, page_items, page_params
+from asp_core.admin.pages import (
+    MAX_ITEMS_PER_PAGE,
+    check_items_per_page,
+    is_last_page,
+    page_items,
+    page_params,
+)
 from asp_core.admin.retries import (
     Look,
     backoff,
@@ -128,7 +134,7 @@ class AdminClient:
         self.close()
 
     # -- workspaces -----------------------------------------------------------------------
-    def list_workspaces(self, *, items_per_page: int = 100) -> list[dict[str, Any]]:
+    def list_workspaces(self, *, items_per_page: int = MAX_ITEMS_PER_PAGE) -> list[dict[str, Any]]:
         """Every workspace of the project (all pages)."""
         return self._list(self._streams(), items_per_page)
 
@@ -179,7 +185,7 @@ class AdminClient:
 
     # -- the connection registry ------------------------------------------------------------
     def list_connections(
-        self, workspace: str, *, items_per_page: int = 100
+        self, workspace: str, *, items_per_page: int = MAX_ITEMS_PER_PAGE
     ) -> list[dict[str, Any]]:
         """Every connection of the workspace's registry (all pages)."""
         return self._list(self._connections(workspace), items_per_page)
@@ -210,7 +216,9 @@ class AdminClient:
         self._delete(self._connections(workspace, name))
 
     # -- processors ---------------------------------------------------------------------------
-    def list_processors(self, workspace: str, *, items_per_page: int = 100) -> list[dict[str, Any]]:
+    def list_processors(
+        self, workspace: str, *, items_per_page: int = MAX_ITEMS_PER_PAGE
+    ) -> list[dict[str, Any]]:
         """Every processor of the workspace (all pages), each with ``state`` and ``stats``."""
         return self._list(self._processors(workspace), items_per_page, versions.PROCESSORS)
 
