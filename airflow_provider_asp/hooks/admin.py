@@ -9,7 +9,6 @@ masked in Airflow's logs as soon as it is read and never appears in a message it
 from __future__ import annotations
 
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -20,6 +19,7 @@ from airflow_provider_asp.hooks.admin_form import (
     AdminSettings,
     admin_settings_from_connection,
 )
+from airflow_provider_asp.hooks.clients import HeldClients
 from airflow_provider_asp.hooks.connection_form import legacy_field_behaviour, legacy_form_widgets
 from asp_core.errors import AspConnectionConfigError
 
@@ -36,7 +36,7 @@ def _mask(settings: AdminSettings) -> AdminSettings:
     return settings
 
 
-class AspAdminHook(BaseHook):
+class AspAdminHook(HeldClients, BaseHook):
     """Calls the Atlas Administration API of one project (workspaces, connections).
 
     :param asp_admin_conn_id: the ``asp_admin`` connection to use.
@@ -106,41 +106,6 @@ class AspAdminHook(BaseHook):
                 **{**settings.client_kwargs(), **self._client_kwargs}
             )
         return self._async_client
-
-    def close(self) -> None:
-        """Close the sync client (the async one needs :meth:`aclose`)."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close both clients."""
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            await client.close()
-        self.close()
-
-    def __enter__(self) -> AspAdminHook:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AspAdminHook:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def explain(self, exc: BaseException) -> str:
         """What went wrong, in one sentence without the secret (with the settings already

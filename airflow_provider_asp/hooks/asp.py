@@ -8,11 +8,11 @@ arguments, never inside a URI, and no message it builds contains the password.
 from __future__ import annotations
 
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_asp.hooks.clients import HeldClients
 from airflow_provider_asp.hooks.connection_form import (
     legacy_field_behaviour,
     legacy_form_widgets,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 ClientT = TypeVar("ClientT", bound="StreamProcessingClient | AsyncStreamProcessingClient")
 
 
-class AspHook(BaseHook):
+class AspHook(HeldClients, BaseHook):
     """Connects to a MongoDB Atlas Stream Processing workspace.
 
     :param asp_conn_id: the ``asp`` connection to use.
@@ -144,41 +144,6 @@ class AspHook(BaseHook):
             settings,
             lambda: self._new_client(client_pool.PooledClient, settings),
         )
-
-    def close(self) -> None:
-        """Close the sync client (the async one needs :meth:`aclose`)."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close both clients."""
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            await client.close()
-        self.close()
-
-    def __enter__(self) -> AspHook:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AspHook:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def explain(self, exc: BaseException) -> AspConnectionError | None:
         """For a failure to reach or log in to the workspace, an error saying which, in

@@ -8,7 +8,6 @@ nothing) and closed when the run or the sensor tick ends. The password (meant fo
 """
 
 import asyncio
-import contextlib
 from typing import Optional
 
 import dagster as dg
@@ -21,6 +20,7 @@ from asp_core.settings import (
     WorkspaceSettings,
 )
 from asp_core.stream_processing import AsyncStreamProcessingClient, StreamProcessingClient
+from dagster_asp.clients import close_clients
 
 
 class AspWorkspace(dg.ConfigurableResource):
@@ -77,10 +77,5 @@ class AspWorkspace(dg.ConfigurableResource):
     def close(self) -> None:
         """Close the clients this resource made (idempotent)."""
         client, self._client = self._client, None
-        if client is not None:
-            client.close()
         clients, self._async_clients = self._async_clients, []
-        for async_client, loop in clients:
-            if not loop.is_closed() and not loop.is_running():
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(async_client.close())
+        close_clients(client, clients)

@@ -10,7 +10,6 @@ process's: one per credential, reused until shortly before it expires.
 """
 
 import asyncio
-import contextlib
 from typing import Any, Optional
 
 import dagster as dg
@@ -19,6 +18,7 @@ from pydantic import Field, PrivateAttr
 from asp_core.admin import ATLAS_URL, AdminClient, ApiKey, AsyncAdminClient, ServiceAccount
 from asp_core.admin.auth import Credential
 from asp_core.errors import AspConnectionConfigError
+from dagster_asp.clients import close_clients
 
 #: How errors name the resource.
 SOURCE = "asp_admin"
@@ -113,10 +113,5 @@ class AspAdmin(dg.ConfigurableResource):
     def close(self) -> None:
         """Close the clients this resource made (idempotent)."""
         client, self._client = self._client, None
-        if client is not None:
-            client.close()
         clients, self._async_clients = self._async_clients, []
-        for async_client, loop in clients:
-            if not loop.is_closed() and not loop.is_running():
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(async_client.close())
+        close_clients(client, clients)
