@@ -122,6 +122,7 @@ def test_the_environment_field_by_field_with_a_prefix():
 
 
 def test_the_airflow_form_lists_exactly_the_optional_fields():
-    from airflow_provider_asp.hooks.connection_form import CONN_FIELDS
+    from airflow_provider_asp.hooks.connection_form import ADMIN_CONN_ID, CONN_FIELDS
 
-    assert tuple(CONN_FIELDS) == OPTIONAL_FIELDS
+    # and the one Airflow-only field: the asp_admin connection a workspace is looked up with
+    assert tuple(CONN_FIELDS) == (*OPTIONAL_FIELDS, ADMIN_CONN_ID)

@@ -77,7 +77,8 @@ spec.loader.exec_module(module)
 run = module.dag.test()
 from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 collected = get_hook_lineage_collector().collected_assets
-print("RESULT " + json.dumps({
+# a file, not stdout: the OpenLineage listener's threads log to stdout at the same time
+open(sys.argv[2], "w").write(json.dumps({
     "states": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
     "inputs": sorted({item.asset.uri for item in collected.inputs}),
     "outputs": sorted({item.asset.uri for item in collected.outputs}),
@@ -87,7 +88,8 @@ print("RESULT " + json.dumps({
 
 @pytest.fixture(scope="module")
 def lineage_run(airflow_home: Path, workspace, tmp_path_factory) -> dict[str, Any]:
-    """The DAG run with OpenLineage on: its result line and the OpenLineage events."""
+    """The DAG run with OpenLineage on: its result (task states, collected assets) and the
+    OpenLineage events."""
     workspace.add_connection(KAFKA, "kafka")
     workspace.add_connection(CLUSTER, "atlas")
     ol_dir = tmp_path_factory.mktemp("openlineage")
@@ -102,8 +104,9 @@ def lineage_run(airflow_home: Path, workspace, tmp_path_factory) -> dict[str, An
             "AIRFLOW__OPENLINEAGE__NAMESPACE": "asp-tests",
         }
     )
+    result_file = ol_dir / "result.json"
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(dag_file)],
+        [sys.executable, "-c", RUN, str(dag_file), str(result_file)],
         env=env,
         capture_output=True,
         text=True,
@@ -111,16 +114,15 @@ def lineage_run(airflow_home: Path, workspace, tmp_path_factory) -> dict[str, An
         check=False,
     )
     output = done.stdout + done.stderr
-    results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0, output[-5000:]
-    assert results, output[-5000:]
+    assert result_file.exists(), output[-5000:]
     events = [
         json.loads(line)
         for path in sorted(ol_dir.glob("events.jsonl*"))
         for line in path.read_text().splitlines()
         if line.strip()
     ]
-    return {"result": json.loads(results[0][len("RESULT ") :]), "events": events, "log": output}
+    return {"result": json.loads(result_file.read_text()), "events": events, "log": output}
 
 
 def datasets(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
