@@ -4,16 +4,14 @@ media types, status codes, pagination, roles, secrets, faults."""
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
+from adminapi import V1, Api, http_client
 from asp_emulator import Workspace
 from waiting import wait_for
 
-V1 = "application/vnd.atlas.2023-02-01+json"
 V_SAMPLE = "application/vnd.atlas.2024-08-05+json"
 SECRET = "kafka-password-never-returned"
 
@@ -31,55 +29,11 @@ def slow_ws() -> Iterator[Workspace]:
         yield workspace
 
 
-def _http(ws: Workspace, auth: httpx.Auth | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=ws.admin_url,
-        verify=ssl.create_default_context(cafile=ws.ca_file),
-        auth=auth,
-        timeout=10,
-    )
-
-
-def _token(ws: Workspace, role: str = "GROUP_OWNER") -> str:
-    client_id, secret = ws.service_account(role=role)
-    with _http(ws) as http:
-        reply = http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        )
-    assert reply.status_code == 200
-    doc = reply.json()
-    assert doc["token_type"] == "Bearer"
-    assert doc["expires_in"] == 3600
-    return str(doc["access_token"])
-
-
-class Api:
-    """A raw client of one project with a Bearer token."""
-
-    def __init__(self, ws: Workspace, role: str = "GROUP_OWNER") -> None:
-        self.ws = ws
-        self.http = _http(ws)
-        self.http.headers["Authorization"] = f"Bearer {_token(ws, role)}"
-        self.base = f"/api/atlas/v2/groups/{ws.project_id}/streams"
-
-    def __call__(
-        self, method: str, suffix: str = "", body: Any = None, media: str = V1, **params: Any
-    ) -> httpx.Response:
-        headers = {"Accept": media}
-        content = None
-        if body is not None:
-            headers["Content-Type"] = media
-            content = json.dumps(body)
-        return self.http.request(
-            method, self.base + suffix, headers=headers, content=content, params=params
-        )
-
-
 @pytest.fixture
 def api(ws: Workspace) -> Iterator[Api]:
     client = Api(ws)
     yield client
-    client.http.close()
+    client.close()
     ws.clear_admin_faults()
 
 
@@ -215,7 +169,7 @@ def test_pagination(api: Api) -> None:
 
 
 def test_authentication(ws: Workspace) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         path = f"/api/atlas/v2/groups/{ws.project_id}/streams"
         anonymous = http.get(path, headers={"Accept": V1})
         assert anonymous.status_code == 401
@@ -228,10 +182,14 @@ def test_authentication(ws: Workspace) -> None:
         )
         assert token.status_code == 401
         assert secret not in token.text
+        issued = http.post(
+            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
+        ).json()
+        assert (issued["token_type"], issued["expires_in"]) == ("Bearer", 3600)
     public, private = ws.api_key(role="GROUP_STREAM_PROCESSING_OWNER")
-    with _http(ws, httpx.DigestAuth(public, private)) as http:
+    with http_client(ws, httpx.DigestAuth(public, private)) as http:
         assert http.get(path, headers={"Accept": V1}).status_code == 200
-    with _http(ws, httpx.DigestAuth(public, "wrong")) as http:
+    with http_client(ws, httpx.DigestAuth(public, "wrong")) as http:
         assert http.get(path, headers={"Accept": V1}).status_code == 401
 
 
