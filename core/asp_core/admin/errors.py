@@ -57,6 +57,17 @@ class AdminNotFoundError(Unretryable, AdminApiError, LookupError):
     """404: no such workspace or connection."""
 
 
+#: 404s that say the project is missing, not the workspace, connection or processor asked for.
+PROJECT_NOT_FOUND = frozenset({"GROUP_NOT_FOUND"})
+
+
+def is_gone(error: AdminNotFoundError) -> bool:
+    """Whether a 404 says the resource asked for is absent (a delete's success, the end of
+    a wait for it to go): Atlas's error document, naming no missing project. A wrong
+    project ID, or a 404 that is no Atlas answer (a wrong base URL, a proxy), is an error."""
+    return error.error_code is not None and error.error_code not in PROJECT_NOT_FOUND
+
+
 def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
     """The error for an answer ``status`` with Atlas's error document ``body``."""
     doc = body if isinstance(body, dict) else {}

@@ -22,6 +22,7 @@ from asp_core.admin.errors import (
     AdminConnectionFailedError,
     AdminNotFoundError,
     AdminWaitTimeoutError,
+    is_gone,
 )
 from asp_core.admin.retries import AsyncFetch, retryable
 
@@ -128,7 +129,9 @@ async def _until(
         last_error = ""
         try:
             seen = await look()
-        except AdminNotFoundError:
+        except AdminNotFoundError as exc:
+            if not is_gone(exc):  # the project is missing, or no Atlas answered
+                raise
             seen = None
         except AdminApiError as exc:
             if not retryable(exc):

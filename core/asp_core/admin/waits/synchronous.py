@@ -23,6 +23,7 @@ from asp_core.admin.errors import (
     AdminConnectionFailedError,
     AdminNotFoundError,
     AdminWaitTimeoutError,
+    is_gone,
 )
 from asp_core.admin.retries import Fetch, retryable
 
@@ -129,7 +130,9 @@ def _until(
         last_error = ""
         try:
             seen = look()
-        except AdminNotFoundError:
+        except AdminNotFoundError as exc:
+            if not is_gone(exc):  # the project is missing, or no Atlas answered
+                raise
             seen = None
         except AdminApiError as exc:
             if not retryable(exc):

@@ -1,0 +1,174 @@
+"""``asp_core.admin`` under adversity, against the emulated Admin API over real TLS: names
+that URL normalization turns into another path, a wrong project, lost PATCHes whose
+effect a look cannot see, a token endpoint that stays silent before a write, a write that
+lands after the client looked, absurd ``Retry-After``, a list that changes between pages,
+a log download that fails half-way."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from asp_core.admin import (
+    AdminClient,
+    AdminDownloadTooLargeError,
+    AdminNotFoundError,
+    AdminRateLimitedError,
+    ServiceAccount,
+)
+from asp_core.admin.waits import synchronous as waits
+from asp_emulator import Workspace
+
+MakeClient = Callable[..., AdminClient]
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def workspace(make_client: MakeClient) -> Any:
+    """A workspace made over HTTP for the test (deleted after it)."""
+    client = make_client()
+    name = _name("adv")
+    client.create_workspace(name)
+    yield name
+    client.delete_workspace(name)
+
+
+def test_a_dot_name_never_reaches_the_workspace(make_client: MakeClient, workspace: str) -> None:
+    client = make_client()
+    for delete in (client.delete_connection, client.delete_processor):
+        with pytest.raises(ValueError, match=r"'\.\.'"):
+            delete(workspace, "..")  # was DELETE .../streams/{workspace}: the workspace went
+    assert client.get_workspace(workspace)["name"] == workspace
+
+
+def test_a_wrong_project_is_an_error_not_a_deletion(ws: Workspace, make_client: MakeClient) -> None:
+    client = make_client()
+    other = AdminClient(
+        "f" * 24,
+        ServiceAccount(*ws.service_account()),
+        base_url=ws.admin_url,
+        ca_file=ws.ca_file,
+        backoff=0.01,
+    )
+    with other:
+        with pytest.raises(AdminNotFoundError) as caught:
+            other.delete_workspace(ws.workspace_name)  # was "success": a 404 is not "gone"
+        assert caught.value.error_code == "GROUP_NOT_FOUND"
+        with pytest.raises(AdminNotFoundError):
+            waits.workspace_gone(other, ws.workspace_name, timeout=0)
+    assert client.get_workspace(ws.workspace_name)["name"] == ws.workspace_name
+
+
+def test_a_lost_patch_that_a_look_cannot_see_is_resent(
+    ws: Workspace, make_client: MakeClient, workspace: str
+) -> None:
+    client = make_client()
+    client.create_connection(
+        workspace,
+        {"name": "k", "type": "Kafka", "authentication": {"username": "u", "password": "old"}},
+    )
+    before = ws.admin_request_counts().get("PATCH connection", 0)
+    ws.inject_admin_fault("PATCH", "*/connections/k", status=500)  # before the effect
+    client.update_connection(workspace, "k", {"authentication": {"password": "rotated"}})
+    # the document never shows a password: the look used to count that as "done", and the
+    # rotation was silently dropped
+    assert ws.admin_request_counts()["PATCH connection"] == before + 2
+
+    ws.inject_admin_fault("PATCH", f"*/streams/{workspace}", status=500)
+    moved = client.update_workspace(workspace, {"cloudProvider": "AWS", "region": "DUBLIN_IRL"})
+    assert moved["dataProcessRegion"]["region"] == "DUBLIN_IRL"
+    assert client.get_workspace(workspace)["dataProcessRegion"]["region"] == "DUBLIN_IRL"
+
+
+def test_a_silent_token_endpoint_does_not_make_a_write_unknown(
+    ws: Workspace, make_client: MakeClient, workspace: str
+) -> None:
+    client = make_client(timeout=0.5, attempts=3)
+    before = ws.admin_request_counts().get("POST connections", 0)
+    ws.inject_admin_fault("POST", "/api/oauth/token", silent=True, times=2)
+    # nothing went out while no token came: retried, not "outcome unknown, never resent"
+    created = client.create_connection(workspace, {"name": "after-silence", "type": "Sample"})
+    assert created["name"] == "after-silence"
+    assert ws.admin_request_counts()["POST connections"] == before + 1
+
+
+def test_a_write_that_lands_after_the_look_is_not_an_error(
+    ws: Workspace, make_client: MakeClient, workspace: str
+) -> None:
+    client = make_client()
+    before = ws.admin_request_counts()
+    ws.inject_admin_fault("POST", "*/connections", status=503, late_effect=True)
+    # POST (503, still under way) -> look (absent) -> the first POST lands -> resend (409)
+    # -> look again: created, once
+    created = client.create_connection(workspace, {"name": "late", "type": "Sample"})
+    assert created["name"] == "late"
+    assert ws.admin_request_counts()["POST connections"] == before.get("POST connections", 0) + 2
+    assert [c["name"] for c in client.list_connections(workspace)].count("late") == 1
+
+    pipeline = [
+        {"$source": {"connectionName": "sample_stream_solar"}},
+        {"$emit": {"connectionName": "__testLog", "topic": "late"}},
+    ]
+    client.create_processor(workspace, "p", pipeline)
+    ws.inject_admin_fault("POST", "*/processor/p:start", status=503, late_effect=True)
+    client.start_processor(workspace, "p")  # the resend's "already running" is judged by a look
+    assert client.get_processor(workspace, "p")["state"] == "STARTED"
+
+
+def test_an_absurd_retry_after_is_bounded_by_the_deadline(
+    ws: Workspace, make_client: MakeClient
+) -> None:
+    client = make_client(deadline=2.0, max_wait=600.0)
+    client.list_workspaces()  # the token first
+    ws.inject_admin_fault("GET", "*/streams", status=429, retry_after=3600, times=-1)
+    started = time.monotonic()
+    with pytest.raises(AdminRateLimitedError) as caught:
+        client.list_workspaces()  # used to sleep max_wait (here 600 s) past a 2 s deadline
+    assert time.monotonic() - started < 2.0
+    assert caught.value.retry_after == 3600
+
+
+def test_a_list_that_changes_between_pages_loses_nothing(
+    ws: Workspace, make_client: MakeClient, workspace: str
+) -> None:
+    client = make_client()
+    names = [f"c{i}" for i in range(6)]
+    for name in names:
+        client.create_connection(workspace, {"name": name, "type": "Sample"})
+    other = make_client()
+    deleted: list[str] = []
+
+    def after_the_first_page(response: httpx.Response) -> None:
+        url = response.request.url
+        first = url.params.get("pageNum") == "1" and url.path.endswith("/connections")
+        if first and not deleted:  # another client deletes c0: every later item moves back one
+            other.delete_connection(workspace, "c0")
+            deleted.append("c0")
+
+    client._http.event_hooks["response"].append(after_the_first_page)
+    listed = [c["name"] for c in client.list_connections(workspace, items_per_page=2)]
+    assert deleted == ["c0"]
+    assert listed == names[1:]  # c2 used to be skipped (and c0 kept)
+
+
+def test_a_failed_log_download_leaves_the_file_as_it_was(
+    ws: Workspace, make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = make_client()
+    target = tmp_path / "operational.log.gz"
+    target.write_bytes(b"yesterday's logs")
+    with pytest.raises(AdminDownloadTooLargeError):
+        client.save_logs(ws.workspace_name, target, max_bytes=10)
+    assert target.read_bytes() == b"yesterday's logs"  # was emptied
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no partial file left
+    written = client.save_logs(ws.workspace_name, target)
+    assert written == target.stat().st_size > 0
