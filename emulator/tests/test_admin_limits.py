@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -469,3 +470,22 @@ def _digest(user: str, secret: str, nonce: str, uri: str) -> str:
         f'username="{user}", realm="{REALM}", nonce="{nonce}", uri="{uri}", qop=auth, '
         f'nc=00000001, cnonce="c", response="{response}"'
     )
+
+
+@pytest.mark.parametrize("processor", ["a\r\nX-Evil: 1", "a\x00b", 'a"b', "é/../x"])
+def test_any_processor_name_in_a_log_query_gets_a_clean_file_name(
+    ws: Workspace, token: str, processor: str
+) -> None:
+    # spName went into Content-Disposition as given: a CR, LF or NUL made aiohttp refuse
+    # the response (an unhandled exception, the connection dropped)
+    with http_client(ws) as http:
+        reply = http.get(
+            f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
+            ":downloadOperationalLogs",
+            params={"spName": processor},
+            headers={"Accept": V_OPLOG, "Authorization": f"Bearer {token}"},
+        )
+    assert reply.status_code == 200
+    disposition = reply.headers["Content-Disposition"]
+    name = disposition.removeprefix('attachment; filename="').removesuffix('"')
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", name), disposition

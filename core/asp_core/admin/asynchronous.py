@@ -684,7 +684,7 @@ class AsyncAdminClient:
         except httpx.TransportError as exc:
             raise AdminApiError(f"POST /api/oauth/token: {type(exc).__name__}") from None
         if response.status_code != 200:
-            error = error_for(response.status_code, "POST", TOKEN_PATH, json_of(response))
+            error = self._error(response, "POST", TOKEN_PATH)  # a 429 keeps its Retry-After
             if response.status_code in (400, 401):
                 raise AdminAuthenticationError(
                     f"service account {account.client_id!r}: {error}", status=response.status_code

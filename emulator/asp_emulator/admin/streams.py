@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,8 @@ ROUTES = {
 GZIP_ROUTES = frozenset({"operational_logs", "audit_logs"})
 #: The default span of a log download (Atlas: 30 days).
 LOG_SPAN = 30 * 24 * 3600
+#: What a log's file name may not carry of the processor's name (it is a header's text).
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 #: ``startDate`` and ``endDate`` are int64 epoch seconds.
 EPOCH_LIMIT = 2**63
 
@@ -396,7 +399,8 @@ def _logs(
     kind: Kind = "operational" if route == "operational_logs" else "audit"
     processor = query.get("spName") or None
     lines = journal.lines(kind, start=start, end=end + 0.999, processor=processor)
-    filename = f"{workspace}_{processor or ''}_{start}_{end}_{kind}.log.gz"
+    named = _FILENAME_UNSAFE.sub("_", processor or "")  # spName is any text: no CR, LF or quote
+    filename = f"{workspace}_{named}_{start}_{end}_{kind}.log.gz"
     return web.Response(
         status=200,
         body=Journal.gzip(lines, workspace),

@@ -172,3 +172,13 @@ def test_a_failed_log_download_leaves_the_file_as_it_was(
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no partial file left
     written = client.save_logs(ws.workspace_name, target)
     assert written == target.stat().st_size > 0
+
+
+def test_a_429_from_the_token_endpoint_honours_retry_after(
+    ws: Workspace, make_client: MakeClient
+) -> None:
+    client = make_client()  # a fresh token cache: the first call fetches a token
+    ws.inject_admin_fault("POST", "/api/oauth/token", status=429, retry_after=1)
+    started = time.monotonic()
+    client.list_workspaces()  # was: the client's own backoff (here 0.01 s), not Retry-After
+    assert time.monotonic() - started >= 1.0

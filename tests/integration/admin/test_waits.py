@@ -139,6 +139,18 @@ def test_transient_errors_cost_a_look_not_the_wait(slow: Workspace, client: Admi
     client.delete_connection(slow.workspace_name, name)
 
 
+def test_a_429_look_waits_its_retry_after(slow: Workspace, client: AdminClient) -> None:
+    # the next look came poll_interval later, however long Atlas asked to wait
+    name = _name("limited")
+    client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
+    slow.finish_admin_transitions()
+    slow.inject_admin_fault("GET", f"*/connections/{name}", status=429, retry_after=1)
+    started = time.monotonic()
+    assert waits.connection_ready(client, slow.workspace_name, name, poll_interval=POLL)
+    assert time.monotonic() - started >= 1.0
+    client.delete_connection(slow.workspace_name, name)
+
+
 def test_a_silent_server_is_bounded(slow: Workspace) -> None:
     account = ServiceAccount(*slow.service_account())
     with AdminClient(slow.project_id, account, **{**_options(slow), "timeout": 0.3}) as client:
@@ -158,7 +170,7 @@ async def test_workspace_gone_after_its_202(slow: Workspace, aclient: AsyncAdmin
     await aclient.create_workspace(name)
     await aclient.delete_workspace(name)
     assert (await aclient.get_workspace(name))["name"] == name  # 202: still there
-    with pytest.raises(AdminWaitTimeoutError, match="workspace"):
+    with pytest.raises(AdminWaitTimeoutError, match=r"workspace .*last seen: still there"):
         await async_waits.workspace_gone(aclient, name, timeout=0.2, poll_interval=POLL)
     wait = asyncio.create_task(async_waits.workspace_gone(aclient, name, poll_interval=POLL))
     await asyncio.to_thread(slow.finish_admin_transitions)
