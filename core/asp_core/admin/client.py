@@ -64,6 +64,7 @@ from asp_core.admin.retries import (
     json_of,
     retry_after,
     retryable,
+    unknown_outcome,
 )
 
 log = logging.getLogger(__name__)
@@ -460,15 +461,14 @@ class AdminClient:
             nonlocal unsure
             try:
                 response = self._send(method, path, version, body, params)
+                if response.status_code < 300:
+                    return _document(response, method, path)
+                error = self._error(response, method, path)
             except _Unsent as unsent:
                 raise unsent.error from None
-            except AdminApiError as exc:
-                unsure = True
-                return self._after_failed_write(exc, look)
-            if response.status_code < 400:
-                return response.json() if response.content else None
-            error = self._error(response, method, path)
-            if isinstance(error, AdminServerError):
+            except AdminApiError as exc:  # no answer, or none that is Atlas's
+                error = exc
+            if unknown_outcome(error):
                 unsure = True
                 return self._after_failed_write(error, look)
             if unsure and isinstance(error, (AdminRequestError, AdminNotFoundError)):
@@ -563,7 +563,7 @@ class AdminClient:
                     if response.status_code == 401 and token is not None and not last:
                         token = self._bearer(stale=token)
                         continue
-                    if response.status_code >= 400:
+                    if response.status_code >= 300:  # redirects are not followed
                         response.read()
                         raise self._error(response, "GET", path)
                     received = 0
@@ -692,6 +692,20 @@ class AdminClient:
             raise AdminServerError("POST /api/oauth/token answered without an access_token")
         expires_in = doc.get("expires_in", 3600)
         return token, float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
+
+
+def _document(response: httpx.Response, method: str, path: str) -> Any:
+    """A 2xx answer's JSON document (None when empty). A body that is not JSON is no Atlas
+    answer (a proxy's page): :class:`AdminServerError`, handled as a 5xx."""
+    if not response.content:
+        return None
+    doc = json_of(response)
+    if doc is None:
+        raise AdminServerError(
+            f"{method} {path} answered {response.status_code} with a body that is not JSON",
+            status=response.status_code,
+        )
+    return doc
 
 
 class _Unsent(Exception):

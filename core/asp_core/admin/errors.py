@@ -42,7 +42,8 @@ class AdminTimeoutError(AdminApiError):
 
 
 class AdminRequestError(Unretryable, AdminApiError):
-    """A 4xx no retry can fix: bad input (400), an unserved version (406), a conflict (409)."""
+    """A 4xx no retry can fix: bad input (400), an unserved version (406), a conflict (409);
+    also a redirect (3xx: the client follows none, a sign of a wrong ``base_url``)."""
 
 
 class AdminAuthenticationError(Unretryable, AdminApiError):
@@ -91,6 +92,8 @@ def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
         return AdminRateLimitedError(f"{where} (rate limited){said}", **kwargs)
     if status >= 500:
         return AdminServerError(f"{where} (server error){said}", **kwargs)
+    if 300 <= status < 400:
+        return AdminRequestError(f"{where} (a redirect, not followed: check base_url)", **kwargs)
     return AdminRequestError(f"{where}{said}", **kwargs)
 
 

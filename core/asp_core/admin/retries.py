@@ -36,6 +36,12 @@ def retryable(exc: BaseException) -> bool:
     )
 
 
+def unknown_outcome(exc: AdminApiError) -> bool:
+    """Whether a request's error leaves its effect unknown: no answer, a 5xx, or an answer
+    that is not Atlas's. A 4xx (a 429 too) says the request was not carried out."""
+    return isinstance(exc, (AdminServerError, AdminTimeoutError)) or type(exc) is AdminApiError
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (seconds or an HTTP date); None when absent."""
     if not value:

@@ -2,13 +2,16 @@
 that URL normalization turns into another path, a wrong project, lost PATCHes whose
 effect a look cannot see, a token endpoint that stays silent before a write, a write that
 lands after the client looked, absurd ``Retry-After``, a list that changes between pages,
-a log download that fails half-way."""
+a log download that fails half-way, a server that is not Atlas (redirects, HTML pages)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,9 @@ from asp_core.admin import (
     AdminDownloadTooLargeError,
     AdminNotFoundError,
     AdminRateLimitedError,
+    AdminRequestError,
+    AdminServerError,
+    ApiKey,
     ServiceAccount,
 )
 from asp_core.admin.waits import synchronous as waits
@@ -182,3 +188,65 @@ def test_a_429_from_the_token_endpoint_honours_retry_after(
     started = time.monotonic()
     client.list_workspaces()  # was: the client's own backoff (here 0.01 s), not Retry-After
     assert time.monotonic() - started >= 1.0
+
+
+@contextmanager
+def _not_atlas(status: int, body: bytes, **headers: str) -> Iterator[tuple[str, list[str]]]:
+    """A plain HTTP server on 127.0.0.1 answering every request ``status`` with ``body`` (a
+    proxy's page, a wrong base URL): its URL, and the requests it got."""
+    seen: list[str] = []
+
+    class Answer(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append(f"{self.command} {self.path.split('?')[0].rsplit('/', 1)[-1]}")
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _client_of(url: str) -> AdminClient:
+    key = ApiKey("public", "private")  # no Digest challenge comes: sent without one
+    return AdminClient("p" * 24, key, base_url=url, backoff=0.01, attempts=2)
+
+
+def test_a_redirect_is_an_error_not_a_success() -> None:
+    # a 3xx counted as "< 400": a create answered by a redirect with an empty body returned
+    # None, as if it had happened (and a delete "succeeded")
+    redirect = _not_atlas(301, b"", Location="https://elsewhere.invalid/")
+    with redirect as (url, seen), _client_of(url) as client:
+        with pytest.raises(AdminRequestError, match="redirect, not followed"):
+            client.create_connection("ws", {"name": "c", "type": "Sample"})
+        with pytest.raises(AdminRequestError, match="redirect"):
+            client.delete_workspace("ws")
+    assert seen == ["POST connections", "DELETE ws"]
+
+
+def test_a_page_that_is_not_json_leaves_a_write_unknown_and_never_resent() -> None:
+    # a 2xx that is no Atlas answer (a captive portal's page) raised json's ValueError
+    page = b"<html>Sign in to the hotel wifi</html>"
+    portal = _not_atlas(200, page, **{"Content-Type": "text/html"})
+    with portal as (url, seen), _client_of(url) as client:
+        with pytest.raises(AdminServerError, match="not JSON") as caught:
+            client.create_connection("ws", {"name": "c", "type": "Sample"})
+        assert not caught.value.retry  # its look got a page too: the outcome is unknown
+        with pytest.raises(AdminServerError, match="not JSON"):
+            client.list_workspaces()  # a read is retried, then raised
+    assert seen == ["POST connections", "GET c", "GET streams", "GET streams"]
