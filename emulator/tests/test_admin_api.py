@@ -4,7 +4,9 @@ media types, status codes, pagination, roles, secrets, faults."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from waiting import wait_for
 
 V_SAMPLE = "application/vnd.atlas.2024-08-05+json"
 SECRET = "kafka-password-never-returned"
+REGION = {"cloudProvider": "AWS", "region": "VIRGINIA_USA"}
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +263,56 @@ def test_only_with_admin_api() -> None:
     ws = Workspace()
     with pytest.raises(RuntimeError, match="admin_api=True"):
         ws.service_account()
+
+
+def _at_once(clients: list[Api], suffix: str, body: dict[str, Any]) -> list[int]:
+    """The statuses of one POST by each client, sent at the same moment."""
+    start, statuses = threading.Barrier(len(clients)), []
+
+    def create(api: Api) -> None:
+        start.wait(10)
+        statuses.append(api("POST", suffix, body).status_code)
+
+    threads = [threading.Thread(target=create, args=(api,)) for api in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return sorted(statuses)
+
+
+@pytest.mark.parametrize("kind", ["workspace", "connection", "processor"])
+def test_two_clients_creating_one_name_at_once_get_one_200_and_one_409(
+    ws: Workspace, kind: str
+) -> None:
+    pipeline = [
+        {"$source": {"connectionName": "sample_stream_solar"}},
+        {"$emit": {"connectionName": "__testLog", "topic": "race"}},
+    ]
+    own, media = f"/{ws.workspace_name}", "application/vnd.atlas.2024-05-30+json"
+    clients = [
+        Api(ws, base="" if kind == "workspace" else own, media=media if kind == "processor" else V1)
+        for _ in range(2)
+    ]
+    try:
+        for round_ in range(5):
+            name = f"race-{kind}-{round_}"
+            cases: dict[str, tuple[str, dict[str, Any], str]] = {
+                "workspace": ("", {"name": name, "dataProcessRegion": REGION}, f"/{name}"),
+                "connection": (
+                    "/connections",
+                    {"name": name, "type": "Sample"},
+                    f"/connections/{name}",
+                ),
+                "processor": (
+                    "/processor",
+                    {"name": name, "pipeline": pipeline},
+                    f"/processor/{name}",
+                ),
+            }
+            suffix, body, path = cases[kind]
+            assert _at_once(clients, suffix, body) == [200, 409], name
+            clients[0]("DELETE", path)
+    finally:
+        for api in clients:
+            api.close()

@@ -6,6 +6,7 @@ a log download that fails half-way, a server that is not Atlas (redirects, HTML 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from asp_core.admin import (
+    AdminApiError,
     AdminClient,
     AdminDownloadTooLargeError,
     AdminNotFoundError,
@@ -26,6 +28,7 @@ from asp_core.admin import (
     AdminRequestError,
     AdminServerError,
     ApiKey,
+    AsyncAdminClient,
     ServiceAccount,
 )
 from asp_core.admin.waits import synchronous as waits
@@ -54,6 +57,35 @@ def test_a_dot_name_never_reaches_the_workspace(make_client: MakeClient, workspa
         with pytest.raises(ValueError, match=r"'\.\.'"):
             delete(workspace, "..")  # was DELETE .../streams/{workspace}: the workspace went
     assert client.get_workspace(workspace)["name"] == workspace
+
+
+async def test_one_api_key_shared_by_threads_and_tasks(
+    ws: Workspace, make_client: MakeClient
+) -> None:
+    # httpx's DigestAuth keeps one challenge and a nonce count per client, shared by every
+    # thread (blocking client) and task (async client) that uses it
+    key = ApiKey(*ws.api_key())
+    blocking = make_client(key)
+    errors: list[BaseException] = []
+
+    def calls() -> None:
+        try:
+            for _ in range(5):
+                blocking.get_workspace(ws.workspace_name)
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=calls) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    async with AsyncAdminClient(
+        ws.project_id, key, base_url=ws.admin_url, ca_file=ws.ca_file
+    ) as client:
+        got = await asyncio.gather(*(client.list_workspaces() for _ in range(20)))
+    for thread in threads:
+        await asyncio.to_thread(thread.join, 10)
+    assert errors == []
+    assert all(ws.workspace_name in [w["name"] for w in page] for page in got)
 
 
 def test_a_wrong_project_is_an_error_not_a_deletion(ws: Workspace, make_client: MakeClient) -> None:
@@ -191,9 +223,12 @@ def test_a_429_from_the_token_endpoint_honours_retry_after(
 
 
 @contextmanager
-def _not_atlas(status: int, body: bytes, **headers: str) -> Iterator[tuple[str, list[str]]]:
+def _not_atlas(
+    status: int, body: bytes, headers: dict[str, str], promised: int | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """A plain HTTP server on 127.0.0.1 answering every request ``status`` with ``body`` (a
-    proxy's page, a wrong base URL): its URL, and the requests it got."""
+    proxy's page, a wrong base URL; with ``promised``, a ``Content-Length`` the body never
+    reaches: a connection cut mid-body): its URL, and the requests it got."""
     seen: list[str] = []
 
     class Answer(BaseHTTPRequestHandler):
@@ -201,10 +236,12 @@ def _not_atlas(status: int, body: bytes, **headers: str) -> Iterator[tuple[str, 
             seen.append(f"{self.command} {self.path.split('?')[0].rsplit('/', 1)[-1]}")
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(status)
-            for key, value in {**headers, "Content-Length": str(len(body))}.items():
+            length = len(body) if promised is None else promised
+            for key, value in {**headers, "Content-Length": str(length)}.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
+            self.close_connection = True
 
         do_GET = do_POST = do_PATCH = do_DELETE = _answer
 
@@ -230,7 +267,7 @@ def _client_of(url: str) -> AdminClient:
 def test_a_redirect_is_an_error_not_a_success() -> None:
     # a 3xx counted as "< 400": a create answered by a redirect with an empty body returned
     # None, as if it had happened (and a delete "succeeded")
-    redirect = _not_atlas(301, b"", Location="https://elsewhere.invalid/")
+    redirect = _not_atlas(301, b"", {"Location": "https://elsewhere.invalid/"})
     with redirect as (url, seen), _client_of(url) as client:
         with pytest.raises(AdminRequestError, match="redirect, not followed"):
             client.create_connection("ws", {"name": "c", "type": "Sample"})
@@ -242,7 +279,7 @@ def test_a_redirect_is_an_error_not_a_success() -> None:
 def test_a_page_that_is_not_json_leaves_a_write_unknown_and_never_resent() -> None:
     # a 2xx that is no Atlas answer (a captive portal's page) raised json's ValueError
     page = b"<html>Sign in to the hotel wifi</html>"
-    portal = _not_atlas(200, page, **{"Content-Type": "text/html"})
+    portal = _not_atlas(200, page, {"Content-Type": "text/html"})
     with portal as (url, seen), _client_of(url) as client:
         with pytest.raises(AdminServerError, match="not JSON") as caught:
             client.create_connection("ws", {"name": "c", "type": "Sample"})
@@ -250,3 +287,18 @@ def test_a_page_that_is_not_json_leaves_a_write_unknown_and_never_resent() -> No
         with pytest.raises(AdminServerError, match="not JSON"):
             client.list_workspaces()  # a read is retried, then raised
     assert seen == ["POST connections", "GET c", "GET streams", "GET streams"]
+
+
+def test_a_log_download_cut_mid_body_is_an_error_and_leaves_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "audit.log.gz"
+    target.write_bytes(b"the last complete download")
+    gzip_start = b"\x1f\x8b\x08\x00" + b"\x00" * 60
+    cut = _not_atlas(200, gzip_start, {"Content-Type": "x/y"}, promised=1_000_000)
+    with cut as (url, seen), _client_of(url) as client:
+        with pytest.raises(AdminApiError, match="RemoteProtocolError"):
+            client.save_logs("ws", target, "audit")  # was: the file left with 64 bytes
+        with pytest.raises(AdminApiError, match="RemoteProtocolError"):
+            client.download_logs("ws", "audit")
+    assert seen == ["GET auditLogs"] * 4  # a read: retried (attempts=2), then raised
+    assert target.read_bytes() == b"the last complete download"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
