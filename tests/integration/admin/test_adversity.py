@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,19 +32,16 @@ from asp_core.admin import (
 )
 from asp_core.admin.waits import synchronous as waits
 from asp_emulator import Workspace
+from tests.support.admin_client import unique
 
 MakeClient = Callable[..., AdminClient]
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
 def workspace(make_client: MakeClient) -> Any:
     """A workspace made over HTTP for the test (deleted after it)."""
     client = make_client()
-    name = _name("adv")
+    name = unique("adv")
     client.create_workspace(name)
     yield name
     client.delete_workspace(name)
