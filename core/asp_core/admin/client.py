@@ -11,8 +11,8 @@ that fails leaves the outcome unknown: raised, never resent); a resend that is r
 (409, 400, 404: the first attempt may have landed after the look) is judged by a look too.
 A token that cannot be fetched sent nothing: retried as such. A 401 on a service account's
 token fetches a new token once; a 404 on delete is success unless it says the project is
-missing. Every request is bounded by ``timeout`` and every call by ``attempts`` and
-``deadline`` (no pause runs past it). Tokens come from a
+missing. Each phase of a request (connect, send, each read) is bounded by ``timeout``, and
+every call by ``attempts`` and ``deadline`` (no pause runs past it). Tokens come from a
 :class:`~asp_core.admin.auth.TokenCache` shared by the threads and the tasks of the process
 (one fetch per credential at a time). Names are single path segments: ``""``, ``.`` and
 ``..`` are refused (ValueError), as URL normalization would turn them into another path.
