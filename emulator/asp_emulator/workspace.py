@@ -503,12 +503,17 @@ class Workspace:
         retry_after: int | None = None,
         after_effect: bool = False,
         silent: bool = False,
+        late_effect: bool = False,
     ) -> AdminFault:
         """Answer the next ``times`` Admin API requests matching ``method`` and ``path``
         (fnmatch patterns on the URL path) with ``status`` (and ``Retry-After``), after the
-        effect with ``after_effect``, or never (until stop) with ``silent``."""
+        effect with ``after_effect``, or never (until stop) with ``silent``. With
+        ``late_effect`` the effect happens just before the next request with the same
+        method and path is handled (a request still under way when the client looked)."""
         admin = self._admin_server()
-        fault = AdminFault(method, path, status, times, retry_after, after_effect, silent)
+        fault = AdminFault(
+            method, path, status, times, retry_after, after_effect, silent, late_effect
+        )
 
         async def arm() -> AdminFault:
             return admin.faults.add(fault)

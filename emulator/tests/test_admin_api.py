@@ -4,18 +4,19 @@ media types, status codes, pagination, roles, secrets, faults."""
 from __future__ import annotations
 
 import json
-import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from adminapi import V1, Api, http_client
 from asp_emulator import Workspace
 from waiting import wait_for
 
-V1 = "application/vnd.atlas.2023-02-01+json"
 V_SAMPLE = "application/vnd.atlas.2024-08-05+json"
 SECRET = "kafka-password-never-returned"
+REGION = {"cloudProvider": "AWS", "region": "VIRGINIA_USA"}
 
 
 @pytest.fixture(scope="module")
@@ -31,55 +32,11 @@ def slow_ws() -> Iterator[Workspace]:
         yield workspace
 
 
-def _http(ws: Workspace, auth: httpx.Auth | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=ws.admin_url,
-        verify=ssl.create_default_context(cafile=ws.ca_file),
-        auth=auth,
-        timeout=10,
-    )
-
-
-def _token(ws: Workspace, role: str = "GROUP_OWNER") -> str:
-    client_id, secret = ws.service_account(role=role)
-    with _http(ws) as http:
-        reply = http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        )
-    assert reply.status_code == 200
-    doc = reply.json()
-    assert doc["token_type"] == "Bearer"
-    assert doc["expires_in"] == 3600
-    return str(doc["access_token"])
-
-
-class Api:
-    """A raw client of one project with a Bearer token."""
-
-    def __init__(self, ws: Workspace, role: str = "GROUP_OWNER") -> None:
-        self.ws = ws
-        self.http = _http(ws)
-        self.http.headers["Authorization"] = f"Bearer {_token(ws, role)}"
-        self.base = f"/api/atlas/v2/groups/{ws.project_id}/streams"
-
-    def __call__(
-        self, method: str, suffix: str = "", body: Any = None, media: str = V1, **params: Any
-    ) -> httpx.Response:
-        headers = {"Accept": media}
-        content = None
-        if body is not None:
-            headers["Content-Type"] = media
-            content = json.dumps(body)
-        return self.http.request(
-            method, self.base + suffix, headers=headers, content=content, params=params
-        )
-
-
 @pytest.fixture
 def api(ws: Workspace) -> Iterator[Api]:
     client = Api(ws)
     yield client
-    client.http.close()
+    client.close()
     ws.clear_admin_faults()
 
 
@@ -215,7 +172,7 @@ def test_pagination(api: Api) -> None:
 
 
 def test_authentication(ws: Workspace) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         path = f"/api/atlas/v2/groups/{ws.project_id}/streams"
         anonymous = http.get(path, headers={"Accept": V1})
         assert anonymous.status_code == 401
@@ -228,10 +185,14 @@ def test_authentication(ws: Workspace) -> None:
         )
         assert token.status_code == 401
         assert secret not in token.text
+        issued = http.post(
+            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
+        ).json()
+        assert (issued["token_type"], issued["expires_in"]) == ("Bearer", 3600)
     public, private = ws.api_key(role="GROUP_STREAM_PROCESSING_OWNER")
-    with _http(ws, httpx.DigestAuth(public, private)) as http:
+    with http_client(ws, httpx.DigestAuth(public, private)) as http:
         assert http.get(path, headers={"Accept": V1}).status_code == 200
-    with _http(ws, httpx.DigestAuth(public, "wrong")) as http:
+    with http_client(ws, httpx.DigestAuth(public, "wrong")) as http:
         assert http.get(path, headers={"Accept": V1}).status_code == 401
 
 
@@ -302,3 +263,56 @@ def test_only_with_admin_api() -> None:
     ws = Workspace()
     with pytest.raises(RuntimeError, match="admin_api=True"):
         ws.service_account()
+
+
+def _at_once(clients: list[Api], suffix: str, body: dict[str, Any]) -> list[int]:
+    """The statuses of one POST by each client, sent at the same moment."""
+    start, statuses = threading.Barrier(len(clients)), []
+
+    def create(api: Api) -> None:
+        start.wait(10)
+        statuses.append(api("POST", suffix, body).status_code)
+
+    threads = [threading.Thread(target=create, args=(api,)) for api in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return sorted(statuses)
+
+
+@pytest.mark.parametrize("kind", ["workspace", "connection", "processor"])
+def test_two_clients_creating_one_name_at_once_get_one_200_and_one_409(
+    ws: Workspace, kind: str
+) -> None:
+    pipeline = [
+        {"$source": {"connectionName": "sample_stream_solar"}},
+        {"$emit": {"connectionName": "__testLog", "topic": "race"}},
+    ]
+    own, media = f"/{ws.workspace_name}", "application/vnd.atlas.2024-05-30+json"
+    clients = [
+        Api(ws, base="" if kind == "workspace" else own, media=media if kind == "processor" else V1)
+        for _ in range(2)
+    ]
+    try:
+        for round_ in range(5):
+            name = f"race-{kind}-{round_}"
+            cases: dict[str, tuple[str, dict[str, Any], str]] = {
+                "workspace": ("", {"name": name, "dataProcessRegion": REGION}, f"/{name}"),
+                "connection": (
+                    "/connections",
+                    {"name": name, "type": "Sample"},
+                    f"/connections/{name}",
+                ),
+                "processor": (
+                    "/processor",
+                    {"name": name, "pipeline": pipeline},
+                    f"/processor/{name}",
+                ),
+            }
+            suffix, body, path = cases[kind]
+            assert _at_once(clients, suffix, body) == [200, 409], name
+            clients[0]("DELETE", path)
+    finally:
+        for api in clients:
+            api.close()

@@ -8,20 +8,19 @@ HTTP client."""
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from adminapi import V1, bearer_token, http_client
 from asp_emulator import Workspace
 from asp_emulator.admin.conformance import Conformance
 from asp_emulator.admin.exchanges import Exchange
 from asp_emulator.pytest_plugin import AdminConformance
 
 SPEC = Path(__file__).parent / "openapi" / "atlas-api-transformed.yaml.gz"
-V1 = "application/vnd.atlas.2023-02-01+json"
 V_PROC = "application/vnd.atlas.2024-05-30+json"
 GROUP = "/api/atlas/v2/groups/0123456789abcdef01234567/streams"
 SECRET = "never-returned-secret"
@@ -182,21 +181,7 @@ def _client(ws: Workspace, token: str | None = None) -> httpx.Client:
     headers = {"Accept": V1}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(
-        base_url=ws.admin_url,
-        verify=ssl.create_default_context(cafile=ws.ca_file),
-        headers=headers,
-        timeout=10,
-    )
-
-
-def _token(ws: Workspace, role: str = "GROUP_OWNER") -> str:
-    client_id, secret = ws.service_account(role=role)
-    with _client(ws) as http:
-        reply = http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        )
-    return str(reply.json()["access_token"])
+    return http_client(ws, headers=headers)
 
 
 Call = Callable[[httpx.Client, str, Workspace], httpx.Response]
@@ -289,7 +274,7 @@ def test_conformance_table(ws: Workspace, status: int, role: str, call: Call) ->
     if status in (429, 500):
         ws.inject_admin_fault("GET", "*/streams", status=status, retry_after=2)
     path = f"/api/atlas/v2/groups/{ws.project_id}/streams"
-    with _client(ws, _token(ws, role) if role else None) as http:
+    with _client(ws, bearer_token(ws, role) if role else None) as http:
         reply = call(http, path, ws)
     assert reply.status_code == status
     media = reply.headers["Content-Type"].split(";")[0]

@@ -5,7 +5,10 @@ emulator logs; the session validates every response against Atlas's OpenAPI docu
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import re
 import socket
 import ssl
 import time
@@ -14,11 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from adminapi import V1, bearer_token, http_client
 from asp_emulator import Limits, Workspace
+from asp_emulator.admin.credentials import MAX_NONCES, REALM, Credentials
 from waiting import wait_for
 
-V1 = "application/vnd.atlas.2023-02-01+json"
 DEADLINE = 0.5
+V_SP = "application/vnd.atlas.2024-05-30+json"
+V_WITH = "application/vnd.atlas.2025-03-12+json"
+V_OPLOG = "application/vnd.atlas.2025-03-12+gzip"
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +33,6 @@ def ws() -> Iterator[Workspace]:
     limits = Limits(max_connections=4, message_timeout=DEADLINE, unauthenticated_idle_timeout=1.0)
     with Workspace(admin_api=True, limits=limits) as workspace:
         yield workspace
-
-
-def _http(ws: Workspace, **kwargs: Any) -> httpx.Client:
-    return httpx.Client(
-        base_url=ws.admin_url,
-        verify=ssl.create_default_context(cafile=ws.ca_file),
-        timeout=10,
-        **kwargs,
-    )
 
 
 def _raw(ws: Workspace) -> ssl.SSLSocket:
@@ -53,19 +51,14 @@ def _closed(sock: ssl.SSLSocket) -> bool:
 
 
 def _serving(ws: Workspace) -> bool:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         path = f"/api/atlas/v2/groups/{ws.project_id}/streams"
         return http.get(path, headers={"Accept": V1}).status_code == 401
 
 
 @pytest.fixture
 def token(ws: Workspace) -> str:
-    client_id, secret = ws.service_account()
-    with _http(ws) as http:
-        reply = http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        )
-    return str(reply.json()["access_token"])
+    return bearer_token(ws)
 
 
 # -- connections, sizes, deadlines ---------------------------------------------------------
@@ -86,7 +79,7 @@ def test_connections_over_the_cap_are_closed_before_tls(ws: Workspace) -> None:
 
 
 def test_a_huge_header_is_refused_before_authentication(ws: Workspace) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         reply = http.get(
             f"/api/atlas/v2/groups/{ws.project_id}/streams",
             headers={"Accept": V1, "X-Padding": "a" * 20_000},
@@ -96,7 +89,7 @@ def test_a_huge_header_is_refused_before_authentication(ws: Workspace) -> None:
 
 
 def test_an_oversized_body_is_refused_413_before_authentication(ws: Workspace) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         reply = http.post(
             f"/api/atlas/v2/groups/{ws.project_id}/streams",
             headers={"Accept": V1, "Content-Type": V1},
@@ -133,7 +126,7 @@ def test_a_stalled_client_is_disconnected_within_its_deadline(ws: Workspace, sen
 
 # -- hostile input: precise 400s -----------------------------------------------------------
 def _post(ws: Workspace, token: str, suffix: str, content: bytes) -> httpx.Response:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         return http.post(
             f"/api/atlas/v2/groups/{ws.project_id}/streams{suffix}",
             headers={"Accept": V1, "Content-Type": V1, "Authorization": f"Bearer {token}"},
@@ -273,7 +266,7 @@ def test_hostile_workspace_bodies_get_precise_400s(
 def test_absurd_pagination_gets_invalid_query_parameter(
     ws: Workspace, token: str, query: dict[str, str]
 ) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         reply = http.get(
             f"/api/atlas/v2/groups/{ws.project_id}/streams",
             params=query,
@@ -286,7 +279,7 @@ def test_absurd_pagination_gets_invalid_query_parameter(
 
 
 def test_a_page_far_past_the_end_is_empty(ws: Workspace, token: str) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         reply = http.get(
             f"/api/atlas/v2/groups/{ws.project_id}/streams",
             params={"pageNum": 2**31 - 1, "itemsPerPage": 500},
@@ -303,7 +296,7 @@ def test_a_page_far_past_the_end_is_empty(ws: Workspace, token: str) -> None:
     ids=["encoded-slash", "unicode", "long", "nul"],
 )
 def test_odd_names_in_paths_are_not_found(ws: Workspace, token: str, path: str) -> None:
-    with _http(ws) as http:
+    with http_client(ws) as http:
         reply = http.get(
             f"/api/atlas/v2/groups/{ws.project_id}/streams{path}",
             headers={"Accept": V1, "Authorization": f"Bearer {token}"},
@@ -314,10 +307,185 @@ def test_odd_names_in_paths_are_not_found(ws: Workspace, token: str, path: str) 
 
 def test_unknown_paths_and_methods_get_error_documents(ws: Workspace, token: str) -> None:
     headers = {"Accept": V1, "Authorization": f"Bearer {token}"}
-    with _http(ws) as http:
+    with http_client(ws) as http:
         unknown = http.get(f"/api/atlas/v2/groups/{ws.project_id}/clusters", headers=headers)
         method = http.put(f"/api/atlas/v2/groups/{ws.project_id}/streams", headers=headers)
     assert unknown.status_code == 404
     assert unknown.json()["errorCode"] == "RESOURCE_NOT_FOUND"
     assert method.status_code == 405
     assert method.json()["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+# -- hostile input that used to be internal errors (500 and an ERROR line) -----------------
+@pytest.mark.parametrize(
+    "header", ["Digest foo", "Digest a=b, c", 'Digest username="x", uri', "Digest ,,="]
+)
+def test_a_malformed_digest_header_is_a_401(ws: Workspace, header: str) -> None:
+    with http_client(ws) as http:
+        reply = http.get(
+            f"/api/atlas/v2/groups/{ws.project_id}/streams",
+            headers={"Accept": V1, "Authorization": header},
+        )
+    assert reply.status_code == 401
+    assert reply.json()["errorCode"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"endDate": "1" + "0" * 400}, {"startDate": "-1" + "0" * 400}, {"endDate": str(2**63)}],
+    ids=["huge-end", "huge-negative-start", "past-int64"],
+)
+def test_absurd_log_dates_get_a_400(ws: Workspace, token: str, query: dict[str, str]) -> None:
+    with http_client(ws) as http:
+        reply = http.get(
+            f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
+            ":downloadOperationalLogs",
+            params=query,
+            headers={"Accept": V_OPLOG, "Authorization": f"Bearer {token}"},
+        )
+    assert reply.status_code == 400
+    assert reply.json()["errorCode"] == "INVALID_QUERY_PARAMETER"
+
+
+BAD_EXTENDED_JSON = [
+    {"$oid": "zz"},
+    {"$numberLong": "x"},
+    {"$date": "garbage"},
+    {"$date": {"$numberLong": "x"}},
+    {"$binary": 5},
+    {"$timestamp": "x"},
+    {"$numberDecimal": []},
+]
+
+
+@pytest.mark.parametrize("value", BAD_EXTENDED_JSON, ids=lambda v: next(iter(v)))
+def test_a_pipeline_with_bad_extended_json_gets_a_400(
+    ws: Workspace, token: str, value: dict[str, Any]
+) -> None:
+    pipeline = [
+        {"$source": {"connectionName": "sample_stream_solar"}},
+        {"$match": {"a": value}},
+        {"$emit": {"connectionName": "__testLog", "topic": "t"}},
+    ]
+    base = f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
+    headers = {"Accept": V_SP, "Content-Type": V_SP, "Authorization": f"Bearer {token}"}
+    with http_client(ws, headers=headers) as http:
+        created = http.post(f"{base}/processor", json={"name": "ejson", "pipeline": pipeline})
+        assert created.status_code == 400
+        assert created.json()["parameters"] == ["pipeline"]
+        good = http.post(f"{base}/processor", json={"name": "ejson", "pipeline": pipeline[::2]})
+        assert good.status_code == 200
+        try:
+            modified = http.patch(f"{base}/processor/ejson", json={"pipeline": pipeline})
+            assert modified.status_code == 400
+        finally:
+            http.delete(f"{base}/processor/ejson")
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1960-01-01T00:00:00Z"]
+)
+def test_a_start_time_outside_the_wires_range_gets_a_400(
+    ws: Workspace, token: str, when: str
+) -> None:
+    base = f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
+    pipeline = [
+        {"$source": {"connectionName": "sample_stream_solar"}},
+        {"$emit": {"connectionName": "__testLog", "topic": "t"}},
+    ]
+    with http_client(ws, headers={"Authorization": f"Bearer {token}"}) as http:
+        http.post(
+            f"{base}/processor",
+            json={"name": "when", "pipeline": pipeline},
+            headers={"Accept": V_SP, "Content-Type": V_SP},
+        )
+        try:
+            reply = http.post(
+                f"{base}/processor/when:startWith",
+                json={"startAtOperationTime": when},
+                headers={"Accept": V_WITH, "Content-Type": V_WITH},
+            )
+            assert reply.status_code == 400
+            assert "startAtOperationTime" in reply.json()["detail"]
+        finally:
+            http.delete(f"{base}/processor/when", headers={"Accept": V_SP})
+
+
+# -- secrets in requests aiohttp cannot parse ------------------------------------------------
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer SEKRET-TOKEN\x01\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic SEKRET-" + b"A" * 9000 + b"\r\n\r\n",
+    ],
+    ids=["bad-char", "too-long"],
+)
+def test_a_malformed_request_is_neither_logged_nor_echoed_with_its_bytes(
+    ws: Workspace, caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    # aiohttp quotes the offending header line in its 400 and in the emulator's INFO line:
+    # an Authorization header with a bad byte (or too long) went to the log whole
+    sock = _raw(ws)
+    with caplog.at_level(logging.DEBUG):
+        try:
+            sock.sendall(raw)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        finally:
+            sock.close()
+        wait_for(lambda: "refused a malformed request" in caplog.text)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 400 " in head.split(b"\r\n")[0]
+    assert json.loads(body)["errorCode"] == "INVALID_REQUEST"
+    assert b"SEKRET" not in answer
+    assert "SEKRET" not in caplog.text
+
+
+def test_digest_nonces_are_bounded() -> None:
+    # each unauthenticated request got a nonce kept forever: memory grew without bound
+    # before any authentication
+    credentials = Credentials(3600)
+    key = credentials.new("key", "GROUP_OWNER")
+    first = _nonce(credentials.challenge())
+    for _ in range(MAX_NONCES):
+        credentials.challenge()
+    assert len(credentials._nonces) == MAX_NONCES
+    assert credentials.digest("GET", "/x", _digest(key.id, key.secret, first, "/x")) is None
+    newest = _nonce(credentials.challenge())
+    assert credentials.digest("GET", "/x", _digest(key.id, key.secret, newest, "/x")) == key
+
+
+def _nonce(challenge: str) -> str:
+    return challenge.split('nonce="', 1)[1].split('"', 1)[0]
+
+
+def _digest(user: str, secret: str, nonce: str, uri: str) -> str:
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+    ha1, ha2 = md5(f"{user}:{REALM}:{secret}"), md5(f"GET:{uri}")
+    response = md5(f"{ha1}:{nonce}:00000001:c:auth:{ha2}")
+    return (
+        f'username="{user}", realm="{REALM}", nonce="{nonce}", uri="{uri}", qop=auth, '
+        f'nc=00000001, cnonce="c", response="{response}"'
+    )
+
+
+@pytest.mark.parametrize("processor", ["a\r\nX-Evil: 1", "a\x00b", 'a"b', "é/../x"])
+def test_any_processor_name_in_a_log_query_gets_a_clean_file_name(
+    ws: Workspace, token: str, processor: str
+) -> None:
+    # spName went into Content-Disposition as given: a CR, LF or NUL made aiohttp refuse
+    # the response (an unhandled exception, the connection dropped)
+    with http_client(ws) as http:
+        reply = http.get(
+            f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
+            ":downloadOperationalLogs",
+            params={"spName": processor},
+            headers={"Accept": V_OPLOG, "Authorization": f"Bearer {token}"},
+        )
+    assert reply.status_code == 200
+    disposition = reply.headers["Content-Disposition"]
+    name = disposition.removeprefix('attachment; filename="').removesuffix('"')
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", name), disposition

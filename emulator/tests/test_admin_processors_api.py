@@ -7,12 +7,11 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+from adminapi import V1, Api
 from asp_emulator import Workspace
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
@@ -21,7 +20,6 @@ V_SP = "application/vnd.atlas.2024-05-30+json"
 V_WITH = "application/vnd.atlas.2025-03-12+json"
 V_OPLOG = "application/vnd.atlas.2025-03-12+gzip"
 V_AUDIT = "application/vnd.atlas.2023-02-01+gzip"
-V1 = "application/vnd.atlas.2023-02-01+json"
 SECRET = "kafka-password-never-returned"
 #: ``StreamsProcessorWithStats``'s required fields (Atlas's OpenAPI document).
 REQUIRED = {"_id", "name", "pipeline", "state"}
@@ -33,40 +31,11 @@ def ws() -> Iterator[Workspace]:
         yield workspace
 
 
-class Api:
-    """A raw client of the emulator's own workspace with a Bearer token of ``role``."""
-
-    def __init__(self, ws: Workspace, role: str = "GROUP_OWNER") -> None:
-        self.http = httpx.Client(
-            base_url=ws.admin_url,
-            verify=ssl.create_default_context(cafile=ws.ca_file),
-            timeout=10,
-        )
-        client_id, secret = ws.service_account(role=role)
-        token = self.http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        ).json()["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        self.base = f"/api/atlas/v2/groups/{ws.project_id}/streams/{ws.workspace_name}"
-
-    def __call__(
-        self, method: str, suffix: str, body: Any = None, media: str = V_SP, **params: Any
-    ) -> httpx.Response:
-        headers = {"Accept": media}
-        content = None
-        if body is not None:
-            headers["Content-Type"] = media
-            content = json.dumps(body)
-        return self.http.request(
-            method, self.base + suffix, headers=headers, content=content, params=params
-        )
-
-
 @pytest.fixture
 def api(ws: Workspace) -> Iterator[Api]:
-    client = Api(ws)
+    client = Api(ws, base=f"/{ws.workspace_name}", media=V_SP)
     yield client
-    client.http.close()
+    client.close()
     ws.clear_admin_faults()
 
 
@@ -261,7 +230,7 @@ def test_logs_are_gzip_of_the_workspaces_lines(
 
 
 def test_roles_and_workspaces(ws: Workspace) -> None:
-    reader = Api(ws, role="GROUP_READ_ONLY")
+    reader = Api(ws, role="GROUP_READ_ONLY", base=f"/{ws.workspace_name}", media=V_SP)
     try:
         assert reader("GET", "/processors").status_code == 200
         assert reader("GET", ":downloadOperationalLogs", media=V_OPLOG).status_code == 200

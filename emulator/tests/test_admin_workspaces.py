@@ -4,22 +4,23 @@ stops its listener. A Kafka connection of the registry is an in-memory topic log
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-import ssl
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from adminapi import Api
 from asp_emulator import Workspace
 from asp_emulator.admin.errors import ApiError
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 from waiting import wait_for
 
-V1 = "application/vnd.atlas.2023-02-01+json"
 REGION = {"cloudProvider": "AWS", "region": "VIRGINIA_USA"}
 
 
@@ -27,31 +28,6 @@ REGION = {"cloudProvider": "AWS", "region": "VIRGINIA_USA"}
 def ws() -> Iterator[Workspace]:
     with Workspace(admin_api=True, admin_delete_delay=3600) as workspace:
         yield workspace
-
-
-class Api:
-    """A raw client of the project with a Bearer token."""
-
-    def __init__(self, ws: Workspace) -> None:
-        client_id, secret = ws.service_account()
-        self.http = httpx.Client(
-            base_url=ws.admin_url,
-            verify=ssl.create_default_context(cafile=ws.ca_file),
-            timeout=10,
-        )
-        token = self.http.post(
-            "/api/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        ).json()["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        self.base = f"/api/atlas/v2/groups/{ws.project_id}/streams"
-
-    def __call__(self, method: str, suffix: str = "", body: Any = None) -> httpx.Response:
-        headers = {"Accept": V1}
-        content = None
-        if body is not None:
-            headers["Content-Type"] = V1
-            content = json.dumps(body)
-        return self.http.request(method, self.base + suffix, headers=headers, content=content)
 
 
 @pytest.fixture
@@ -233,3 +209,39 @@ def test_stopping_the_emulator_stops_the_created_workspaces() -> None:
             api.http.close()
         assert _listening(hostname)
     assert not _listening(hostname)
+
+
+def test_a_workspace_deleted_while_it_starts_is_created_then_gone() -> None:
+    # a DELETE that came while the new workspace's wire server started made the create
+    # answer 404 and left that wire server listening (no record to stop it)
+    with Workspace(admin_api=True) as ws:
+        admin = ws._admin  # its launcher is held, to order the race
+        assert admin is not None
+        project = admin.project
+        launch, reached, release = project._launch, threading.Event(), threading.Event()
+        assert launch is not None
+
+        async def held(name: str, config: dict[str, str]) -> Any:
+            reached.set()
+            await asyncio.to_thread(release.wait, 10)
+            return await launch(name, config)
+
+        project._launch = held
+        creator, deleter = Api(ws), Api(ws)
+        answers: list[httpx.Response] = []
+        body = {"name": "racing", "dataProcessRegion": REGION}
+        thread = threading.Thread(target=lambda: answers.append(creator("POST", body=body)))
+        thread.start()
+        try:
+            assert reached.wait(10)
+            assert creator("POST", body=body).status_code == 409  # the name is taken meanwhile
+            assert deleter("DELETE", "/racing").status_code == 202
+        finally:
+            release.set()
+            thread.join(10)
+            creator.close()
+        assert answers[0].status_code == 200
+        (hostname,) = answers[0].json()["hostnames"]
+        assert deleter("GET", "/racing").status_code == 404
+        wait_for(lambda: not _listening(hostname))
+        deleter.close()

@@ -19,7 +19,8 @@ ACCOUNT = ServiceAccount("mdb_sa_id_1", "secret")
 class Fetches:
     """A token source that counts its fetches; each waits for ``release`` once started."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "token") -> None:
+        self.prefix = prefix
         self.count = 0
         self.started = threading.Event()
         self.release = threading.Event()
@@ -29,7 +30,7 @@ class Fetches:
         self.count += 1
         if self.error is not None:
             raise self.error
-        return f"token-{self.count}", 3600.0
+        return f"{self.prefix}-{self.count}", 3600.0
 
     def blocking(self) -> tuple[str, float]:
         self.started.set()
@@ -121,3 +122,28 @@ def test_a_stale_token_is_fetched_again_and_credentials_do_not_share() -> None:
     other = ServiceAccount(ACCOUNT.client_id, "rotated")
     assert cache.get(URL, other, fetches.blocking) == "token-3"
     assert fetches.count == 3
+
+
+def test_a_fetch_that_never_ends_is_superseded_after_the_wait() -> None:
+    # a waiter used to wait for another's fetch without bound: a fetch whose thread hung, or
+    # whose event loop stopped, held every later caller of that credential forever
+    cache, hung, fresh = TokenCache(), Fetches("hung"), Fetches()
+    fresh.release.set()
+    thread = _threads(lambda: cache.get(URL, ACCOUNT, hung.blocking), 1)[0]
+    assert hung.started.wait(10)
+    assert cache.get(URL, ACCOUNT, fresh.blocking, wait=0.05) == "token-1"
+    hung.release.set()  # the old fetch lands at last: its token is stored, nothing breaks
+    thread.join(10)
+    assert cache.get(URL, ACCOUNT, fresh.blocking) == "hung-1"
+    assert (fresh.count, hung.count) == (1, 1)
+
+
+async def test_a_task_waiting_for_a_fetch_that_never_ends_fetches_itself() -> None:
+    cache, hung, fresh = TokenCache(), Fetches("hung"), Fetches()
+    fresh.release.set()
+    thread = _threads(lambda: cache.get(URL, ACCOUNT, hung.blocking), 1)[0]
+    assert await asyncio.to_thread(hung.started.wait, 10)
+    assert await cache.aget(URL, ACCOUNT, fresh.awaiting, wait=0.05) == "token-1"
+    hung.release.set()
+    await asyncio.to_thread(thread.join, 10)
+    assert fresh.count == 1

@@ -4,19 +4,26 @@ blocking client from that source (``make synchro``), so both behave alike.
 
 Reliability: a 429 waits ``Retry-After`` (absent: exponential backoff); a 5xx, a timeout or
 a lost connection is retried for reads, and for writes only after a look (GET) showed the
-write did not happen (when it did, the look's document is the answer: no duplicate); a 401
-on a service account's token fetches a new token once; a 404 on delete is success. Every
-request is bounded by ``timeout`` and every call by ``attempts`` and ``deadline``. Tokens
-come from a :class:`~asp_core.admin.auth.TokenCache` shared by the threads and the tasks of
-the process (one fetch per credential at a time).
+write did not happen (when it did, the look's document is the answer: no duplicate; a look
+that fails leaves the outcome unknown: raised, never resent); a resend that is refused
+(409, 400, 404: the first attempt may have landed after the look) is judged by a look too.
+A token that cannot be fetched sent nothing: retried as such. A 401 on a service account's
+token fetches a new token once; a 404 on delete is success unless it says the project is
+missing. Each phase of a request (connect, send, each read) is bounded by ``timeout``, and
+every call by ``attempts`` and ``deadline`` (no pause runs past it). Tokens come from a
+:class:`~asp_core.admin.auth.TokenCache` shared by the threads and the tasks of the process
+(one fetch per credential at a time). Names are single path segments: ``""``, ``.`` and
+``..`` are refused (ValueError), as URL normalization would turn them into another path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
 import ssl
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -29,7 +36,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
 )
 
 from asp_core.admin import versions
@@ -40,17 +47,13 @@ from asp_core.admin.errors import (
     AdminDownloadTooLargeError,
     AdminNotFoundError,
     AdminRateLimitedError,
+    AdminRequestError,
     AdminServerError,
     AdminTimeoutError,
     error_for,
+    is_gone,
 )
-from asp_core.admin.pages import (
-    MAX_ITEMS_PER_PAGE,
-    check_items_per_page,
-    is_last_page,
-    page_items,
-    page_params,
-)
+from asp_core.admin.pages import MAX_ITEMS_PER_PAGE, Pager
 from asp_core.admin.retries import (
     AsyncLook,
     backoff,
@@ -59,6 +62,7 @@ from asp_core.admin.retries import (
     json_of,
     retry_after,
     retryable,
+    unknown_outcome,
 )
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,7 @@ class AsyncAdminClient:
     ) -> None:
         if not isinstance(credential, (ServiceAccount, ApiKey)):
             raise TypeError("credential must be a ServiceAccount or an ApiKey")
+        self._group = _segment(project_id, "project_id")
         self.project_id = project_id
         self.base_url = base_url.rstrip("/")
         self._credential = credential
@@ -104,6 +109,7 @@ class AsyncAdminClient:
         self._deadline = deadline
         self._backoff = backoff
         self._max_wait = max_wait
+        self._timeout = timeout
         verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=ca_file) if ca_file else True
         )
@@ -339,27 +345,29 @@ class AsyncAdminClient:
         processor: str | None = None,
         max_bytes: int = MAX_LOG_BYTES,
     ) -> int:
-        """:meth:`download_logs` streamed to the file ``destination`` (a ``.gz``, rewritten
-        whole by a retry); the number of bytes written."""
+        """:meth:`download_logs` streamed to the file ``destination`` (a ``.gz``); the
+        number of bytes written. The bytes go to a file beside it (rewritten whole by a
+        retry), renamed over ``destination`` once complete: a failed download leaves
+        ``destination`` as it was."""
         received, _ = await self._download(
             workspace, kind, start, end, processor, max_bytes, destination
         )
         return received
 
     # -- paths and looks ------------------------------------------------------------------------
-    def _streams(self, name: str | None = None) -> str:
-        base = f"/api/atlas/v2/groups/{quote(self.project_id, safe='')}/streams"
-        return base if name is None else f"{base}/{quote(name, safe='')}"
+    def _streams(self, workspace: str | None = None) -> str:
+        base = f"/api/atlas/v2/groups/{self._group}/streams"
+        return base if workspace is None else f"{base}/{_segment(workspace, 'workspace')}"
 
     def _connections(self, workspace: str, name: str | None = None) -> str:
         base = f"{self._streams(workspace)}/connections"
-        return base if name is None else f"{base}/{quote(name, safe='')}"
+        return base if name is None else f"{base}/{_segment(name, 'connection name')}"
 
     def _processors(self, workspace: str) -> str:
         return f"{self._streams(workspace)}/processors"
 
     def _processor(self, workspace: str, name: str) -> str:
-        return f"{self._streams(workspace)}/processor/{quote(name, safe='')}"
+        return f"{self._streams(workspace)}/processor/{_segment(name, 'processor name')}"
 
     def _exists(self, path: str, version: str = versions.STREAMS) -> AsyncLook:
         async def look() -> tuple[bool, Any]:
@@ -395,31 +403,27 @@ class AsyncAdminClient:
         async def look() -> tuple[bool, Any]:
             try:
                 doc = await self._read("GET", path, attempts=1, version=version)
-            except AdminNotFoundError:
+            except AdminNotFoundError as exc:
+                if not is_gone(exc):
+                    raise
                 return True, None
             return doc.get("state") in ("DELETING", "DELETED"), None
 
         try:
             await self._call("DELETE", path, version, look=look)
-        except AdminNotFoundError:
-            return
+        except AdminNotFoundError as exc:
+            if not is_gone(exc):
+                raise
 
     # -- requests ---------------------------------------------------------------------------------
     async def _list(
         self, path: str, items_per_page: int, version: str = versions.STREAMS
     ) -> list[dict[str, Any]]:
         """Every item of a paged list (see :mod:`asp_core.admin.pages`)."""
-        check_items_per_page(items_per_page)
-        items: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            params = page_params(page, items_per_page)
-            doc = await self._read("GET", path, params=params, version=version)
-            results = page_items(doc)
-            items.extend(results)
-            if is_last_page(doc, len(results), len(items), items_per_page):
-                return items
-            page += 1
+        pager = Pager(items_per_page)
+        while (params := pager.next()) is not None:
+            pager.add(await self._read("GET", path, params=params, version=version))
+        return pager.items
 
     async def _read(
         self,
@@ -455,17 +459,24 @@ class AsyncAdminClient:
         attempts: int | None = None,
     ) -> Any:
         """One call with its retries; ``look`` marks a write (see the module's docstring)."""
+        unsure = False  # an attempt of this write went out and its outcome is not known
 
         async def attempt() -> Any:
+            nonlocal unsure
             try:
                 response = await self._send(method, path, version, body, params)
-            except AdminApiError as exc:
-                return await self._after_failed_write(exc, look)
-            if response.status_code < 400:
-                return response.json() if response.content else None
-            error = self._error(response, method, path)
-            if isinstance(error, AdminServerError):
+                if response.status_code < 300:
+                    return _document(response, method, path)
+                error = self._error(response, method, path)
+            except _Unsent as unsent:
+                raise unsent.error from None
+            except AdminApiError as exc:  # no answer, or none that is Atlas's
+                error = exc
+            if unknown_outcome(error):
+                unsure = True
                 return await self._after_failed_write(error, look)
+            if unsure and isinstance(error, (AdminRequestError, AdminNotFoundError)):
+                return await self._after_failed_write(error, look)  # a refused resend
             raise error
 
         return await self._retrying(method, path, attempts)(attempt)
@@ -473,7 +484,7 @@ class AsyncAdminClient:
     def _retrying(self, method: str, path: str, attempts: int | None = None) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(attempts or self._attempts) | stop_after_delay(self._deadline),
+            stop=stop_after_attempt(attempts or self._attempts) | stop_before_delay(self._deadline),
             wait=self._wait,
             reraise=True,
             before_sleep=lambda state: log.warning(
@@ -511,10 +522,11 @@ class AsyncAdminClient:
             params["spName"] = processor
         deadline = time.monotonic() + self._deadline
         media = versions.media_type(version, "gzip")
+        part = _part_file(destination) if destination is not None else None
 
         async def attempt() -> tuple[int, bytes]:
             buffer = bytearray()
-            sink = _open_sink(destination) if destination is not None else None
+            sink = _open_sink(part) if part is not None else None
             write = sink.write if sink is not None else buffer.extend
             try:
                 received = await self._stream(path, media, params, deadline, max_bytes, write)
@@ -523,7 +535,16 @@ class AsyncAdminClient:
                     sink.close()
             return received, bytes(buffer)
 
-        return await self._retrying("GET", path)(attempt)
+        try:
+            result: tuple[int, bytes] = await self._retrying("GET", path)(attempt)
+        except BaseException:
+            if part is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(part)
+            raise
+        if part is not None and destination is not None:
+            os.replace(part, destination)
+        return result
 
     async def _stream(
         self,
@@ -546,7 +567,7 @@ class AsyncAdminClient:
                     if response.status_code == 401 and token is not None and not last:
                         token = await self._bearer(stale=token)
                         continue
-                    if response.status_code >= 400:
+                    if response.status_code >= 300:  # redirects are not followed
                         await response.aread()
                         raise self._error(response, "GET", path)
                     received = 0
@@ -607,14 +628,22 @@ class AsyncAdminClient:
         headers = {"Accept": media}
         if body is not None:
             headers["Content-Type"] = media
-        token = await self._bearer()
+        token = await self._token()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         response = await self._request(method, path, headers, body, params)
-        if response.status_code == 401 and token is not None:
-            headers["Authorization"] = f"Bearer {await self._bearer(stale=token)}"
+        if response.status_code == 401 and token is not None:  # refused: nothing happened
+            headers["Authorization"] = f"Bearer {await self._token(stale=token)}"
             response = await self._request(method, path, headers, body, params)
         return response
+
+    async def _token(self, *, stale: str | None = None) -> str | None:
+        """:meth:`_bearer` before a request: its failure is :class:`_Unsent` (the request
+        did not go out, so no write can have happened)."""
+        try:
+            return await self._bearer(stale=stale)
+        except AdminApiError as exc:
+            raise _Unsent(exc) from None
 
     async def _request(
         self,
@@ -639,7 +668,7 @@ class AsyncAdminClient:
             return None
         url = f"{self.base_url}{TOKEN_PATH}"
         return await self._tokens.aget(
-            url, account, lambda: self._fetch_token(account), stale=stale
+            url, account, lambda: self._fetch_token(account), stale=stale, wait=4 * self._timeout
         )
 
     async def _fetch_token(self, account: ServiceAccount) -> tuple[str, float]:
@@ -655,17 +684,60 @@ class AsyncAdminClient:
         except httpx.TransportError as exc:
             raise AdminApiError(f"POST /api/oauth/token: {type(exc).__name__}") from None
         if response.status_code != 200:
-            error = error_for(response.status_code, "POST", TOKEN_PATH, json_of(response))
+            error = self._error(response, "POST", TOKEN_PATH)  # a 429 keeps its Retry-After
             if response.status_code in (400, 401):
                 raise AdminAuthenticationError(
                     f"service account {account.client_id!r}: {error}", status=response.status_code
                 )
             raise error
-        doc = response.json()
-        return str(doc["access_token"]), float(doc.get("expires_in", 3600))
+        doc = json_of(response)
+        token = doc.get("access_token") if isinstance(doc, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AdminServerError("POST /api/oauth/token answered without an access_token")
+        expires_in = doc.get("expires_in", 3600)
+        return token, float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
 
 
-def _open_sink(destination: str | os.PathLike[str]) -> BinaryIO:
+def _document(response: httpx.Response, method: str, path: str) -> Any:
+    """A 2xx answer's JSON document (None when empty). A body that is not JSON is no Atlas
+    answer (a proxy's page): :class:`AdminServerError`, handled as a 5xx."""
+    if not response.content:
+        return None
+    doc = json_of(response)
+    if doc is None:
+        raise AdminServerError(
+            f"{method} {path} answered {response.status_code} with a body that is not JSON",
+            status=response.status_code,
+        )
+    return doc
+
+
+class _Unsent(Exception):
+    """A request that never went out (its token could not be had): ``error`` says why."""
+
+    def __init__(self, error: AdminApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _segment(name: str, what: str) -> str:
+    """``name`` as one percent-encoded path segment. ValueError for ``""``, ``.`` and
+    ``..``: URL normalization would make them another path (``connections/..`` is the
+    workspace itself, and a DELETE there would delete it)."""
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        raise ValueError(f"{what} must be a name other than '', '.' and '..', not {name!r}")
+    return quote(name, safe="")
+
+
+def _part_file(destination: str | os.PathLike[str]) -> str:
+    """A new empty file beside ``destination`` for a download to be written to."""
+    folder, name = os.path.split(os.path.abspath(destination))
+    handle, part = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(handle)
+    return part
+
+
+def _open_sink(destination: str) -> BinaryIO:
     """The file a download is written to, emptied (each chunk written is one short local
     write, even under an event loop)."""
     return open(destination, "wb")  # closed by the caller

@@ -4,7 +4,8 @@ recommended method) and API keys (HTTP Digest).
 A service account's Bearer token is shared by every client of the process that uses the
 same credential and token URL: fetched once, reused until :data:`REFRESH_MARGIN` seconds
 before it expires, fetched again by one caller while the others (threads or asyncio tasks)
-wait for that fetch's outcome.
+wait for that fetch's outcome, at most ``wait`` seconds (a fetch that outlasts it, say one
+whose event loop stopped, is superseded: the waiter fetches).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import httpx
 
 #: Seconds before its expiry a token is no longer used.
 REFRESH_MARGIN = 60.0
+#: Seconds a caller waits for another's token fetch before it fetches one itself.
+FLIGHT_WAIT = 120.0
 TOKEN_PATH = "/api/oauth/token"
 
 
@@ -51,7 +54,7 @@ Credential = ServiceAccount | ApiKey
 
 @dataclass
 class _Token:
-    value: str
+    value: str = field(repr=False)
     expires_at: float  # time.monotonic()
 
 
@@ -120,9 +123,11 @@ class TokenCache:
         fetch: Callable[[], tuple[str, float]],
         *,
         stale: str | None = None,
+        wait: float = FLIGHT_WAIT,
     ) -> str:
         """A valid token; ``fetch()`` returns ``(token, expires_in)`` when one is needed.
-        ``stale``: a token the server refused (401), not to be returned again."""
+        ``stale``: a token the server refused (401), not to be returned again. ``wait``:
+        the most seconds spent waiting for another caller's fetch."""
         key = self.key(token_url, account)
         while True:
             value, flight, lead = self._claim(key, stale)
@@ -131,7 +136,9 @@ class TokenCache:
             assert flight is not None
             if lead:
                 return self._lead(key, flight, fetch)
-            flight.done.wait()
+            if not flight.done.wait(wait):
+                self._supersede(key, flight)
+                continue
             value = flight.outcome()
             if value is not None and value != stale:
                 return value
@@ -143,6 +150,7 @@ class TokenCache:
         fetch: Callable[[], Awaitable[tuple[str, float]]],
         *,
         stale: str | None = None,
+        wait: float = FLIGHT_WAIT,
     ) -> str:
         """:meth:`get` for asyncio tasks: ``await fetch()``; waiting never blocks the loop."""
         key = self.key(token_url, account)
@@ -161,7 +169,11 @@ class TokenCache:
             with self._lock:
                 future = None if flight.done.is_set() else flight.add_future()
             if future is not None:
-                await future
+                try:
+                    await asyncio.wait_for(future, wait)
+                except asyncio.TimeoutError:
+                    self._supersede(key, flight)
+                    continue
             value = flight.outcome()
             if value is not None and value != stale:
                 return value
@@ -187,6 +199,13 @@ class TokenCache:
             flight = self._flights[key] = _Flight()
             return None, flight, True
 
+    def _supersede(self, key: tuple[str, str, str], flight: _Flight) -> None:
+        """A fetch outlasted a waiter's ``wait``: the next caller leads a new one (the old
+        one, should it land, still stores its token)."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
     def _lead(
         self, key: tuple[str, str, str], flight: _Flight, fetch: Callable[[], tuple[str, float]]
     ) -> str:
@@ -207,7 +226,8 @@ class TokenCache:
         """Store a fetched token (or note the failure) and wake the fetch's waiters. A
         cancelled fetch (not an Exception) lands without an outcome: a waiter leads anew."""
         with self._lock:
-            self._flights.pop(key, None)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
             if fetched is None:
                 flight.land(None, error if isinstance(error, Exception) else None)
                 return ""

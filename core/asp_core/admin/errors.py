@@ -42,7 +42,8 @@ class AdminTimeoutError(AdminApiError):
 
 
 class AdminRequestError(Unretryable, AdminApiError):
-    """A 4xx no retry can fix: bad input (400), an unserved version (406), a conflict (409)."""
+    """A 4xx no retry can fix: bad input (400), an unserved version (406), a conflict (409);
+    also a redirect (3xx: the client follows none, a sign of a wrong ``base_url``)."""
 
 
 class AdminAuthenticationError(Unretryable, AdminApiError):
@@ -55,6 +56,17 @@ class AdminForbiddenError(Unretryable, AdminApiError):
 
 class AdminNotFoundError(Unretryable, AdminApiError, LookupError):
     """404: no such workspace or connection."""
+
+
+#: 404s that say the project is missing, not the workspace, connection or processor asked for.
+PROJECT_NOT_FOUND = frozenset({"GROUP_NOT_FOUND"})
+
+
+def is_gone(error: AdminNotFoundError) -> bool:
+    """Whether a 404 says the resource asked for is absent (a delete's success, the end of
+    a wait for it to go): Atlas's error document, naming no missing project. A wrong
+    project ID, or a 404 that is no Atlas answer (a wrong base URL, a proxy), is an error."""
+    return error.error_code is not None and error.error_code not in PROJECT_NOT_FOUND
 
 
 def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
@@ -80,6 +92,8 @@ def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
         return AdminRateLimitedError(f"{where} (rate limited){said}", **kwargs)
     if status >= 500:
         return AdminServerError(f"{where} (server error){said}", **kwargs)
+    if 300 <= status < 400:
+        return AdminRequestError(f"{where} (a redirect, not followed: check base_url)", **kwargs)
     return AdminRequestError(f"{where}{said}", **kwargs)
 
 

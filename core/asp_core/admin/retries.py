@@ -36,12 +36,19 @@ def retryable(exc: BaseException) -> bool:
     )
 
 
+def unknown_outcome(exc: AdminApiError) -> bool:
+    """Whether a request's error leaves its effect unknown: no answer, a 5xx, or an answer
+    that is not Atlas's. A 4xx (a 429 too) says the request was not carried out."""
+    return isinstance(exc, (AdminServerError, AdminTimeoutError)) or type(exc) is AdminApiError
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (seconds or an HTTP date); None when absent."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -68,9 +75,13 @@ def json_of(response: httpx.Response) -> Any:
 
 
 def contains(doc: Any, changes: Any) -> bool:
-    """Whether ``doc`` shows ``changes`` (keys it does not return, like secrets, are skipped)."""
-    if isinstance(changes, Mapping) and isinstance(doc, Mapping):
-        return all(k not in doc or contains(doc[k], v) for k, v in changes.items())
+    """Whether ``doc`` shows every one of ``changes``. A field it does not show (a
+    write-only secret, a PATCH field stored under another name) is not confirmed: the look
+    says the write did not happen, and the write (a PATCH: the same again) is resent."""
+    if isinstance(changes, Mapping):
+        return isinstance(doc, Mapping) and all(
+            k in doc and contains(doc[k], v) for k, v in changes.items()
+        )
     return bool(doc == changes)
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.request import parse_http_list, parse_keqv_list
 
 #: Atlas's project roles this emulator knows, and whether each may write.
 ROLES = {"GROUP_OWNER": True, "GROUP_STREAM_PROCESSING_OWNER": True, "GROUP_READ_ONLY": False}
 REALM = "MMS Public API"
+#: Digest nonces kept (the newest): every unauthenticated request gets one, so they are bounded.
+MAX_NONCES = 4096
 
 
 def check_role(role: str) -> str:
@@ -38,7 +41,7 @@ class Credentials:
         self.token_ttl = token_ttl
         self._by_id: dict[str, Credential] = {}
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (client id, expiry)
-        self._nonces: set[str] = set()
+        self._nonces: OrderedDict[str, None] = OrderedDict()
         self.tokens_issued = 0
 
     def new(self, kind: str, role: str) -> Credential:
@@ -86,13 +89,18 @@ class Credentials:
     def challenge(self) -> str:
         """A ``WWW-Authenticate`` value with a fresh nonce."""
         nonce = secrets.token_hex(16)
-        self._nonces.add(nonce)
+        self._nonces[nonce] = None
+        while len(self._nonces) > MAX_NONCES:
+            self._nonces.popitem(last=False)  # a client holding it gets a new challenge
         return f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5'
 
     def digest(self, method: str, uri: str, header: str) -> Credential | None:
         """The API key whose Digest ``Authorization`` (``header`` without the scheme) is
-        right for ``method`` on ``uri``; None otherwise."""
-        fields = parse_keqv_list(parse_http_list(header))
+        right for ``method`` on ``uri``; None otherwise (a malformed header too)."""
+        try:
+            fields = parse_keqv_list(parse_http_list(header))
+        except ValueError:  # an element without '='
+            return None
         cred = self._by_id.get(fields.get("username", ""))
         nonce = fields.get("nonce", "")
         if cred is None or cred.kind != "key" or nonce not in self._nonces:

@@ -1,10 +1,13 @@
 """Faults on demand for the emulated Admin API: an error status, a 429 with or without
-``Retry-After``, an error after the effect (a lost answer), or silence."""
+``Retry-After``, an error after the effect (a lost answer), an error whose effect comes
+later (a request still under way when the client looked), or silence."""
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -13,8 +16,10 @@ class AdminFault:
     on the URL path, ``"*"`` for any) get (-1: every one).
 
     ``status`` answers instead of the handler; with ``after_effect`` the handler runs first
-    (the effect is there, the answer is lost). ``retry_after`` adds that header. ``silent``
-    never answers (until the workspace stops).
+    (the effect is there, the answer is lost); with ``late_effect`` it runs just before the
+    next request with the same method and path is handled (the effect lands after whatever
+    the client did in between, a look that saw nothing). ``retry_after`` adds that header.
+    ``silent`` never answers (until the workspace stops).
     """
 
     method: str = "*"
@@ -24,6 +29,7 @@ class AdminFault:
     retry_after: int | None = None
     after_effect: bool = False
     silent: bool = False
+    late_effect: bool = False
     hits: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -37,6 +43,7 @@ class AdminFaults:
 
     def __init__(self) -> None:
         self._faults: list[AdminFault] = []
+        self._late: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
 
     def add(self, fault: AdminFault) -> AdminFault:
         self._faults.append(fault)
@@ -49,5 +56,16 @@ class AdminFaults:
                 return fault
         return None
 
+    def defer(self, method: str, path: str, effect: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``effect`` before the next request ``method path`` is handled."""
+        self._late.append((method, path, effect))
+
+    def due(self, method: str, path: str) -> list[Callable[[], Awaitable[Any]]]:
+        """The deferred effects a request ``method path`` sets off (taken)."""
+        due = [e for m, p, e in self._late if (m, p) == (method, path)]
+        self._late = [(m, p, e) for m, p, e in self._late if (m, p) != (method, path)]
+        return due
+
     def clear(self) -> None:
         self._faults.clear()
+        self._late.clear()

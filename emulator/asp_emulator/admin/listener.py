@@ -9,6 +9,9 @@ last (headers and body) ``message_timeout``. A periodic reaper closes the
 connections past their deadline. Header lines are bounded by aiohttp's ``max_line_size`` and
 ``max_field_size`` (``max_unauthenticated_message_bytes``, at most 8 KiB; over: 400), bodies by
 ``client_max_size`` (the server's :data:`~asp_emulator.admin.server.MAX_BODY`; over: 413).
+A request aiohttp cannot parse gets an Atlas error document naming what is wrong, never
+the bytes it quoted (they may be a credential), and one INFO line that does not quote them
+either.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from asp_emulator.accepting import Acceptor
+from asp_emulator.admin.errors import error_response
 from asp_emulator.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -61,13 +65,29 @@ class GuardedHandler(web.RequestHandler):
         self._listener.forget(self._record)
         super().connection_lost(exc)
 
-    def log_exception(self, *args: Any, **kw: Any) -> None:
-        """A request aiohttp could not parse is the client's doing (answered 400): one INFO
-        line; anything else stays an error."""
-        if isinstance(kw.get("exc_info"), HttpProcessingError):
-            log.info("refused a malformed request: %s", kw["exc_info"])
-            return
-        super().log_exception(*args, **kw)
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A request aiohttp could not parse is the client's doing: Atlas's 400 (or the
+        parser's status) and one INFO line, both without the bytes the parser quoted."""
+        if not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        what = malformed(exc)
+        log.info("refused a malformed request: %s", what)
+        response = error_response(status, "INVALID_REQUEST", f"Malformed request: {what}.")
+        response.force_close()
+        return response
+
+
+def malformed(exc: HttpProcessingError) -> str:
+    """What the parser found wrong, without the request bytes its message quotes (after
+    the first ``:``, such as a header line carrying a token)."""
+    said = str(getattr(exc, "message", "") or type(exc).__name__)
+    return said.split(":", 1)[0].splitlines()[0].strip()[:120] or type(exc).__name__
 
 
 class Listener(Acceptor):

@@ -45,6 +45,7 @@ class Record:
     doc: dict[str, Any]
     due: float | None = None  # time.monotonic() of the next transition
     deleting: bool = False
+    starting: bool = False  # a workspace whose wire side is being launched
     connections: dict[str, Record] = field(default_factory=dict)
     wire: WireSide | None = None  # a workspace's (None for a connection)
 
@@ -123,7 +124,7 @@ class Project:
                     conn.doc["state"] = "READY"
                     if registry is not None:
                         registry.add(name, conn.doc["type"])
-            if ws.deleting and ws.due is not None and ws.due <= now:
+            if ws.deleting and not ws.starting and ws.due is not None and ws.due <= now:
                 del self.workspaces[ws_name]
                 if ws.wire is not None:
                     self._stop_later(ws.wire)
@@ -161,19 +162,23 @@ class Project:
 
     def workspace(self, name: str, *, include_connections: bool = False) -> dict[str, Any]:
         record = self._workspace(name)
+        doc = self._view(name, record)
+        if include_connections:
+            doc["connections"] = self.connections(name)
+        return doc
+
+    def _view(self, name: str, record: Record) -> dict[str, Any]:
+        """Workspace ``name``'s document, with the hostnames it answers at."""
         doc = copy.deepcopy(record.doc)
         if name == self.own:
             doc["hostnames"] = self._hostnames()
         elif record.wire is not None:
             doc["hostnames"] = [f"127.0.0.1:{record.wire.port}"]
-        if include_connections:
-            doc["connections"] = self.connections(name)
         return doc
 
     def list_workspaces(self) -> list[dict[str, Any]]:
         self.settle()
-        starting = {n for n, r in self.workspaces.items() if r.wire is None and self._launch}
-        return [self.workspace(name) for name in self.workspaces if name not in starting]
+        return [self.workspace(name) for name, r in self.workspaces.items() if not r.starting]
 
     async def create_workspace(self, body: dict[str, Any], sample: bool) -> dict[str, Any]:
         body = bodies.check(body, bodies.WORKSPACE)
@@ -206,12 +211,19 @@ class Project:
             record.connections[SOLAR] = Record({"name": SOLAR, "type": "Sample", "state": "READY"})
         self.workspaces[name] = record  # the name is taken while the engine starts
         if self._launch is not None:
+            record.starting = True  # a deletion asked for meanwhile waits for the launch
             try:
                 record.wire = await self._launch(name, stream_config)
             except BaseException:
-                del self.workspaces[name]
+                if self.workspaces.get(name) is record:
+                    del self.workspaces[name]
                 raise
-        return self.workspace(name)
+            finally:
+                record.starting = False
+        doc = self._view(name, record)  # created: its answer, even if deleted since
+        if record.deleting and record.due is not None:  # deleted while it started
+            self._schedule(record, max(0.0, record.due - time.monotonic()))
+        return doc
 
     def update_workspace(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self._workspace(name)

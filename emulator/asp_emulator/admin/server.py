@@ -20,11 +20,12 @@ from typing import Any
 
 from aiohttp import BasicAuth, web
 
-from asp_emulator.admin import bodies, exchanges, streams
+from asp_emulator.admin import bodies, exchanges, queries, streams
 from asp_emulator.admin.credentials import ROLES, Credential, Credentials
+from asp_emulator.admin.errors import ApiError, error_response
 from asp_emulator.admin.faults import AdminFaults
 from asp_emulator.admin.listener import Listener
-from asp_emulator.admin.project import ApiError, Project
+from asp_emulator.admin.project import Project
 from asp_emulator.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
@@ -44,42 +45,10 @@ ROUTES = {**streams.ROUTES, **ROUTES}  # processors and logs first (their ``:ver
 TOKEN_PATH = "/api/oauth/token"
 MAX_BODY = 1024 * 1024
 _VERSION = re.compile(r"application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+(json|gzip)")
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    406: "Not Acceptable",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CREDENTIAL: web.RequestKey[Credential] = web.RequestKey("credential", Credential)
 VERSION: web.RequestKey[str] = web.RequestKey("version", str)
-
-
-def error_response(
-    status: int,
-    code: str,
-    detail: str,
-    parameters: list[str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    """Atlas's error document."""
-    body = {
-        "detail": detail,
-        "error": status,
-        "errorCode": code,
-        "parameters": parameters or [],
-        "reason": _REASONS.get(status, "Error"),
-    }
-    return web.json_response(body, status=status, headers=headers)
 
 
 class AdminServer:
@@ -170,6 +139,8 @@ class AdminServer:
         route = request.match_info.route.name or "unknown"
         key = f"{request.method} {route}"
         self.request_counts[key] = self.request_counts.get(key, 0) + 1
+        for effect in self.faults.due(request.method, request.path):
+            await effect()  # an earlier request's, landing now
         fault = self.faults.take(request.method, request.path)
         if fault is None:
             return await handler(request)
@@ -177,7 +148,9 @@ class AdminServer:
             assert self._closing is not None
             await self._closing.wait()
             return error_response(503, "SERVICE_UNAVAILABLE", "The emulator is stopping.")
-        if fault.after_effect:
+        if fault.late_effect:
+            self.faults.defer(request.method, request.path, lambda: handler(request))
+        elif fault.after_effect:
             await handler(request)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         code = "RATE_LIMITED" if fault.status == 429 else "UNEXPECTED_ERROR"
@@ -273,13 +246,13 @@ class AdminServer:
             status, result = 200, None
             match route, request.method:
                 case "workspaces", "GET":
-                    result = _page(request, project.list_workspaces())
+                    result = queries.page(request.query, project.list_workspaces())
                 case "workspaces", "POST":
                     result = await project.create_workspace(body, sample=False)
                 case "with_sample", "POST":
                     result = await project.create_workspace(body, sample=True)
                 case "workspace", "GET":
-                    include = _flag(request, "includeConnections", False)
+                    include = queries.flag(request.query, "includeConnections", False)
                     result = project.workspace(ws, include_connections=include)
                 case "workspace", "PATCH":
                     result = project.update_workspace(ws, body)
@@ -287,7 +260,7 @@ class AdminServer:
                     project.delete_workspace(ws)
                     status = 202
                 case "connections", "GET":
-                    result = _page(request, project.connections(ws))
+                    result = queries.page(request.query, project.connections(ws))
                 case "connections", "POST":
                     result = project.create_connection(ws, body)
                 case "connection", "GET":
@@ -324,45 +297,3 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if request.method not in ("POST", "PATCH"):
         return {}
     return bodies.parse(await request.read())
-
-
-def _flag(request: web.Request, name: str, default: bool) -> bool:
-    """A boolean query parameter (``true``/``false``)."""
-    value = request.query.get(name)
-    if value is None:
-        return default
-    if value.lower() not in ("true", "false"):
-        raise ApiError(
-            400, "INVALID_QUERY_PARAMETER", f"Invalid query parameter {name} specified.", [name]
-        )
-    return value.lower() == "true"
-
-
-def _number(request: web.Request, name: str, default: int, top: int) -> int:
-    """An integer query parameter from 1 to ``top``."""
-    value = request.query.get(name)
-    if value is None:
-        return default
-    try:
-        number = int(value) if value.isascii() and len(value) <= 12 else 0
-    except ValueError:
-        number = 0
-    if not 1 <= number <= top:
-        raise ApiError(
-            400,
-            "INVALID_QUERY_PARAMETER",
-            f"Invalid query parameter {name} specified: an integer from 1 to {top}.",
-            [name],
-        )
-    return number
-
-
-def _page(request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page of ``items`` (``itemsPerPage`` 1..500, default 100; ``pageNum`` from 1)."""
-    per_page = _number(request, "itemsPerPage", 100, 500)
-    page = _number(request, "pageNum", 1, 2**31 - 1)
-    start = (page - 1) * per_page
-    doc: dict[str, Any] = {"links": [], "results": items[start : start + per_page]}
-    if _flag(request, "includeCount", True):
-        doc["totalCount"] = len(items)
-    return doc

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import bson
+import bson.errors
 from aiohttp import web
 from bson import json_util
 
 from asp_emulator import protocol
+from asp_emulator.admin import queries
 from asp_emulator.admin.errors import ApiError
 from asp_emulator.admin.project import Project
 from asp_emulator.errors import (
@@ -54,6 +57,10 @@ ROUTES = {
 GZIP_ROUTES = frozenset({"operational_logs", "audit_logs"})
 #: The default span of a log download (Atlas: 30 days).
 LOG_SPAN = 30 * 24 * 3600
+#: What a log's file name may not carry of the processor's name (it is a header's text).
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: ``startDate`` and ``endDate`` are int64 epoch seconds.
+EPOCH_LIMIT = 2**63
 
 _CREATE_FIELDS = frozenset({"name", "pipeline", "options", "tier", "failoverEnabled"})
 _MODIFY_FIELDS = frozenset({"name", "pipeline", "options", "tier", "failoverEnabled"})
@@ -104,7 +111,7 @@ def _answer(
     match route, method:
         case "processors", "GET":
             docs = [processor_doc(engine, p) for p in engine.visible()]
-            return _json(200, media, _page(request.query, docs))
+            return _json(200, media, queries.page(request.query, docs))
         case "processor_create", "POST":
             name = _create(engine, body, actor)
             return _json(200, media, processor_doc(engine, engine.get(name), stats=False))
@@ -161,8 +168,17 @@ def _ejson(value: Any) -> Any:
 
 
 def _bson(value: Any) -> Any:
-    """A JSON value with Extended JSON (``$date``, ``$numberLong``, ...) made BSON."""
-    return json_util.loads(json.dumps(value))
+    """A JSON value with Extended JSON (``$date``, ``$numberLong``, ...) made BSON; a 400
+    for Extended JSON that is not (``{"$oid": "zz"}``, ``{"$date": "garbage"}``, ...)."""
+    try:
+        return json_util.loads(json.dumps(value))
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, bson.errors.BSONError):
+        raise ApiError(
+            400,
+            "INVALID_ATTRIBUTE",
+            "pipeline holds Extended JSON that is not valid ($oid, $date, $numberLong, ...).",
+            ["pipeline"],
+        ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -327,13 +343,15 @@ def _timestamp(value: Any) -> bson.Timestamp:
     """An ISO 8601 date-time as the wire's operation time."""
     try:
         moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return bson.Timestamp(int(moment.timestamp()), 1)  # seconds 0 .. 2**32 - 1
+    except (ValueError, OverflowError):
         raise ApiError(
-            400, "INVALID_ATTRIBUTE", "startAtOperationTime must be an ISO 8601 date-time."
+            400,
+            "INVALID_ATTRIBUTE",
+            "startAtOperationTime must be an ISO 8601 date-time from 1970 to 2106.",
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return bson.Timestamp(int(moment.timestamp()), 1)
 
 
 def _failover(workspace: Mapping[str, Any], failover: Any) -> tuple[bool, bool]:
@@ -368,9 +386,11 @@ def _logs(
         end = int(query["endDate"]) if "endDate" in query else None
         start = int(query["startDate"]) if "startDate" in query else None
     except ValueError:
+        end = start = EPOCH_LIMIT  # refused below
+    if any(when is not None and abs(when) >= EPOCH_LIMIT for when in (start, end)):
         raise ApiError(
-            400, "INVALID_QUERY_PARAMETER", "startDate and endDate are epoch seconds."
-        ) from None
+            400, "INVALID_QUERY_PARAMETER", "startDate and endDate are epoch seconds (int64)."
+        )
     now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
     end = end if end is not None else now
     start = start if start is not None else end - LOG_SPAN
@@ -379,7 +399,8 @@ def _logs(
     kind: Kind = "operational" if route == "operational_logs" else "audit"
     processor = query.get("spName") or None
     lines = journal.lines(kind, start=start, end=end + 0.999, processor=processor)
-    filename = f"{workspace}_{processor or ''}_{start}_{end}_{kind}.log.gz"
+    named = _FILENAME_UNSAFE.sub("_", processor or "")  # spName is any text: no CR, LF or quote
+    filename = f"{workspace}_{named}_{start}_{end}_{kind}.log.gz"
     return web.Response(
         status=200,
         body=Journal.gzip(lines, workspace),
@@ -391,21 +412,3 @@ def _logs(
 # -- answers ------------------------------------------------------------------------------------
 def _json(status: int, media: str, doc: Any) -> web.Response:
     return web.Response(status=status, content_type=media, text=json.dumps(doc))
-
-
-def _page(query: Mapping[str, str], items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page of ``items`` (``itemsPerPage`` 1..500, default 100; ``pageNum`` from 1)."""
-    try:
-        per_page = int(query.get("itemsPerPage", "100"))
-        page = int(query.get("pageNum", "1"))
-    except ValueError:
-        raise ApiError(
-            400, "INVALID_QUERY_PARAMETER", "itemsPerPage and pageNum are integers."
-        ) from None
-    if not 1 <= per_page <= 500 or page < 1:
-        raise ApiError(400, "INVALID_QUERY_PARAMETER", "itemsPerPage is 1..500 and pageNum >= 1.")
-    start = (page - 1) * per_page
-    doc: dict[str, Any] = {"links": [], "results": items[start : start + per_page]}
-    if query.get("includeCount", "true") != "false":
-        doc["totalCount"] = len(items)
-    return doc

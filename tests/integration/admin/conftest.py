@@ -3,13 +3,14 @@ with a token cache of their own (so token counts do not depend on other tests)."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
-from asp_core.admin import AdminClient, ApiKey, ServiceAccount, TokenCache
+from asp_core.admin import AdminClient, ApiKey, AsyncAdminClient, ServiceAccount
 from asp_emulator import Workspace
+from tests.support.admin_client import client_options
 
 
 @pytest.fixture(scope="module")
@@ -21,24 +22,35 @@ def ws() -> Iterator[Workspace]:
 @pytest.fixture
 def make_client(ws: Workspace) -> Iterator[Callable[..., AdminClient]]:
     """``make_client(credential=None, **options)``: a client closed after the test (default:
-    a new GROUP_OWNER service account, a fresh token cache, a short backoff)."""
+    a new GROUP_OWNER service account; options over :func:`client_options`)."""
     made: list[AdminClient] = []
 
     def make(credential: ServiceAccount | ApiKey | None = None, **options: Any) -> AdminClient:
-        if credential is None:
-            credential = ServiceAccount(*ws.service_account())
-        options.setdefault("token_cache", TokenCache())
-        options.setdefault("backoff", 0.01)
-        options.setdefault("timeout", 10.0)
-        client = AdminClient(
-            ws.project_id, credential, base_url=ws.admin_url, ca_file=ws.ca_file, **options
-        )
+        credential = credential or ServiceAccount(*ws.service_account())
+        client = AdminClient(ws.project_id, credential, **client_options(ws, **options))
         made.append(client)
         return client
 
     yield make
     for client in made:
         client.close()
+    ws.clear_admin_faults()
+
+
+@pytest.fixture
+async def make_async(ws: Workspace) -> AsyncIterator[Callable[..., AsyncAdminClient]]:
+    """``make_async(credential=None, **options)``: like ``make_client``, asynchronous."""
+    made: list[AsyncAdminClient] = []
+
+    def make(credential: ServiceAccount | ApiKey | None = None, **options: Any) -> AsyncAdminClient:
+        credential = credential or ServiceAccount(*ws.service_account())
+        client = AsyncAdminClient(ws.project_id, credential, **client_options(ws, **options))
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
     ws.clear_admin_faults()
 
 

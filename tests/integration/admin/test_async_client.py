@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -24,36 +22,10 @@ from asp_core.admin import (
     TokenCache,
 )
 from asp_emulator import Workspace
+from tests.support.admin_client import unique
 
 SECRET = "never-shown-password"
 MakeAsync = Callable[..., AsyncAdminClient]
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def make_async(ws: Workspace) -> AsyncIterator[MakeAsync]:
-    """``make_async(credential=None, **options)``: like ``make_client``, asynchronous."""
-    made: list[AsyncAdminClient] = []
-
-    def make(credential: ServiceAccount | ApiKey | None = None, **options: Any) -> AsyncAdminClient:
-        if credential is None:
-            credential = ServiceAccount(*ws.service_account())
-        options.setdefault("token_cache", TokenCache())
-        options.setdefault("backoff", 0.01)
-        options.setdefault("timeout", 10.0)
-        client = AsyncAdminClient(
-            ws.project_id, credential, base_url=ws.admin_url, ca_file=ws.ca_file, **options
-        )
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
-    ws.clear_admin_faults()
 
 
 @pytest.mark.parametrize("kind", ["service_account", "api_key"])
@@ -66,14 +38,14 @@ async def test_crud(ws: Workspace, make_async: MakeAsync, kind: str) -> None:
     )
     async with make_async(credential) as client:
         assert (await client.get_workspace(ws.workspace_name))["name"] == ws.workspace_name
-        workspace = _name("ws")
+        workspace = unique("ws")
         await client.create_workspace(workspace, tier="SP10")
         assert workspace in [w["name"] for w in await client.list_workspaces(items_per_page=1)]
         updated = await client.update_workspace(workspace, {"streamConfig": {"tier": "SP30"}})
         assert updated["streamConfig"]["tier"] == "SP30"
         with pytest.raises(AdminRequestError, match="409"):
             await client.create_workspace(workspace)
-        name = _name("kafka")
+        name = unique("kafka")
         definition = {
             "name": name,
             "type": "Kafka",
@@ -112,7 +84,7 @@ async def test_a_500_after_the_create_is_resolved_by_looking(
     ws: Workspace, make_async: MakeAsync
 ) -> None:
     client = make_async()
-    name = _name("lost")
+    name = unique("lost")
     before = ws.admin_request_counts().get("POST connections", 0)
     ws.inject_admin_fault("POST", "*/connections", status=500, after_effect=True)
     created = await client.create_connection(ws.workspace_name, {"name": name, "type": "Sample"})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,26 +26,15 @@ from asp_core.admin import (
 )
 from asp_core.errors import Unretryable
 from asp_emulator import Workspace
+from tests.support.admin_client import unique, wait_until
 
 SECRET = "never-shown-password"
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return value
 
 
 def test_workspaces(ws: Workspace, client: AdminClient) -> None:
     own = client.get_workspace(ws.workspace_name)
     assert own["hostnames"] == [f"{ws.host}:{ws.port}"]
-    name = _name("ws")
+    name = unique("ws")
     created = client.create_workspace(name, tier="SP10", max_tier_size="SP30")
     assert created["streamConfig"] == {"tier": "SP10", "maxTierSize": "SP30"}
     assert name in [w["name"] for w in client.list_workspaces(items_per_page=1)]
@@ -61,14 +49,14 @@ def test_workspaces(ws: Workspace, client: AdminClient) -> None:
 
 
 def test_workspace_with_sample_connections(client: AdminClient) -> None:
-    name = _name("sample")
+    name = unique("sample")
     client.create_workspace(name, sample_connections=True)
     assert [c["name"] for c in client.list_connections(name)] == ["sample_stream_solar"]
     client.delete_workspace(name)
 
 
 def test_connections(ws: Workspace, client: AdminClient) -> None:
-    name = _name("kafka")
+    name = unique("kafka")
     definition = {
         "name": name,
         "type": "Kafka",
@@ -94,9 +82,9 @@ def test_a_connection_made_over_http_is_used_on_the_wire(
     ws: Workspace, make_client: Callable[..., AdminClient]
 ) -> None:
     client = make_client()
-    source = _name("orders")
+    source = unique("orders")
     client.create_connection(ws.workspace_name, {"name": source, "type": "Kafka"})
-    processor = _name("p")
+    processor = unique("p")
     mongo: MongoClient[dict[str, Any]]
     with MongoClient(ws.uri) as mongo:
         mongo.admin.command(
@@ -110,7 +98,9 @@ def test_a_connection_made_over_http_is_used_on_the_wire(
         )
         mongo.admin.command({"startStreamProcessor": processor})
         ws.feed(source, [{"n": 1}, {"n": 2}], topic="t")
-        docs = _wait(lambda: len(ws.emitted(topic=processor)) == 2 and ws.emitted(topic=processor))
+        docs = wait_until(
+            lambda: len(ws.emitted(topic=processor)) == 2 and ws.emitted(topic=processor)
+        )
         assert [d["n"] for d in docs] == [1, 2]
         mongo.admin.command({"dropStreamProcessor": processor})
     client.delete_connection(ws.workspace_name, source)
@@ -150,7 +140,7 @@ def test_a_500_after_the_create_is_resolved_by_looking(
     ws: Workspace, make_client: Callable[..., AdminClient]
 ) -> None:
     client = make_client()
-    name = _name("lost")
+    name = unique("lost")
     before = ws.admin_request_counts().get("POST connections", 0)
     ws.inject_admin_fault("POST", "*/connections", status=500, after_effect=True)
     created = client.create_connection(ws.workspace_name, {"name": name, "type": "Sample"})
@@ -165,7 +155,7 @@ def test_a_500_before_the_create_is_resent_after_looking(
     ws: Workspace, make_client: Callable[..., AdminClient]
 ) -> None:
     client = make_client()
-    name = _name("resent")
+    name = unique("resent")
     before = ws.admin_request_counts().get("POST connections", 0)
     ws.inject_admin_fault("POST", "*/connections", status=500)
     assert client.create_connection(ws.workspace_name, {"name": name, "type": "Sample"})

@@ -8,7 +8,6 @@ import datetime
 import gzip
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,20 +31,9 @@ from asp_core.admin import (
     TokenCache,
 )
 from asp_emulator import Workspace
+from tests.support.admin_client import unique, wait_until
 
 Mongo = MongoClient[dict[str, Any]]
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return value
 
 
 def _pipeline(source: str, topic: str) -> list[dict[str, Any]]:
@@ -65,7 +53,7 @@ def mongo(ws: Workspace) -> Iterator[Mongo]:
 
 @pytest.fixture
 def source(ws: Workspace) -> str:
-    name = _name("src")
+    name = unique("src")
     ws.add_connection(name)
     return name
 
@@ -77,7 +65,7 @@ def _lines(data: bytes) -> list[dict[str, Any]]:
 def test_http_and_wire_share_the_processors(
     ws: Workspace, client: AdminClient, mongo: Mongo, source: str
 ) -> None:
-    name, topic = _name("http"), _name("t")
+    name, topic = unique("http"), unique("t")
     created = client.create_processor(ws.workspace_name, name, _pipeline(source, topic))
     assert created["name"] == name
     assert client.get_processor(ws.workspace_name, name)["state"] == "CREATED"
@@ -87,8 +75,8 @@ def test_http_and_wire_share_the_processors(
     client.start_processor(ws.workspace_name, name)
     assert mongo.admin.command({"getStreamProcessor": name})["result"]["state"] == "STARTED"
     ws.feed(source, [{"n": 1}, {"n": 2}], topic="in")
-    _wait(lambda: len(ws.emitted(topic=topic)) == 2)
-    doc = _wait(
+    wait_until(lambda: len(ws.emitted(topic=topic)) == 2)
+    doc = wait_until(
         lambda: (
             (d := client.get_processor(ws.workspace_name, name))["stats"]["inputMessageCount"] == 2
             and d
@@ -117,7 +105,7 @@ def test_http_and_wire_share_the_processors(
 def test_a_processor_made_on_the_wire_is_read_and_run_over_http(
     ws: Workspace, client: AdminClient, mongo: Mongo, source: str
 ) -> None:
-    name = _name("wire")
+    name = unique("wire")
     mongo.admin.command({"createStreamProcessor": name, "pipeline": _pipeline(source, name)})
     got = client.get_processor(ws.workspace_name, name)
     assert got["state"] == "CREATED"
@@ -135,7 +123,7 @@ def test_a_processor_made_on_the_wire_is_read_and_run_over_http(
 def test_refusals_are_the_wires(
     ws: Workspace, client: AdminClient, mongo: Mongo, source: str
 ) -> None:
-    name = _name("refused")
+    name = unique("refused")
     client.create_processor(ws.workspace_name, name, _pipeline(source, name))
     with pytest.raises(AdminRequestError, match="409"):
         client.create_processor(ws.workspace_name, name, _pipeline(source, "other"))
@@ -148,9 +136,9 @@ def test_refusals_are_the_wires(
         client.modify_processor(ws.workspace_name, name, {"tier": "SP10"})
     bad = [{"$source": {"connectionName": "nowhere"}}]
     with pytest.raises(OperationFailure) as on_wire:
-        mongo.admin.command({"createStreamProcessor": _name("bad"), "pipeline": bad})
+        mongo.admin.command({"createStreamProcessor": unique("bad"), "pipeline": bad})
     with pytest.raises(AdminRequestError, match="400") as over_http:
-        client.create_processor(ws.workspace_name, _name("bad"), bad)
+        client.create_processor(ws.workspace_name, unique("bad"), bad)
     assert on_wire.value.details is not None
     assert str(on_wire.value.details["errmsg"]) in str(over_http.value)
     client.delete_processor(ws.workspace_name, name)  # in any state
@@ -159,7 +147,7 @@ def test_refusals_are_the_wires(
 
 
 def test_start_with_options(ws: Workspace, client: AdminClient, source: str) -> None:
-    name = _name("with")
+    name = unique("with")
     client.create_processor(ws.workspace_name, name, _pipeline(source, name))
     before = ws.admin_request_counts()
     region = client.get_workspace(ws.workspace_name)["dataProcessRegion"]["region"]
@@ -181,7 +169,7 @@ def test_a_lost_answer_on_create_or_start_is_not_resent(
     ws: Workspace, make_client: Callable[..., AdminClient], source: str
 ) -> None:
     client = make_client()
-    name = _name("lost")
+    name = unique("lost")
     before = ws.admin_request_counts()
     ws.inject_admin_fault("POST", "*/processor", status=500, after_effect=True)
     created = client.create_processor(ws.workspace_name, name, _pipeline(source, name))
@@ -200,7 +188,7 @@ def test_a_500_before_the_start_is_resent_after_looking(
     ws: Workspace, make_client: Callable[..., AdminClient], source: str
 ) -> None:
     client = make_client()
-    name = _name("resent")
+    name = unique("resent")
     client.create_processor(ws.workspace_name, name, _pipeline(source, name))
     before = ws.admin_request_counts().get("POST processor_stop", 0)
     client.start_processor(ws.workspace_name, name)
@@ -234,7 +222,7 @@ def test_429_and_silence_on_processors(
 def test_logs_are_the_workspaces_own_lines(
     ws: Workspace, client: AdminClient, mongo: Mongo, source: str, tmp_path: Path
 ) -> None:
-    name = _name("logged")
+    name = unique("logged")
     since = time.time() - 1
     client.create_processor(ws.workspace_name, name, _pipeline(source, name))
     mongo.admin.command({"startStreamProcessor": name})
@@ -278,7 +266,7 @@ def test_read_only_roles_read_processors_and_logs(
     assert isinstance(reader.list_processors(ws.workspace_name), list)
     assert isinstance(_lines(reader.download_logs(ws.workspace_name, "audit")), list)
     with pytest.raises(AdminForbiddenError, match="Project Stream Processing Owner"):
-        reader.create_processor(ws.workspace_name, _name("ro"), _pipeline(source, "x"))
+        reader.create_processor(ws.workspace_name, unique("ro"), _pipeline(source, "x"))
 
 
 async def test_the_async_client_does_the_same(ws: Workspace, source: str) -> None:
@@ -286,7 +274,7 @@ async def test_the_async_client_does_the_same(ws: Workspace, source: str) -> Non
     async with AsyncAdminClient(
         ws.project_id, account, base_url=ws.admin_url, ca_file=ws.ca_file, token_cache=TokenCache()
     ) as client:
-        name = _name("async")
+        name = unique("async")
         await client.create_processor(ws.workspace_name, name, _pipeline(source, name))
         await client.start_processor(ws.workspace_name, name, resume_from_checkpoint=False)
         assert (await client.get_processor(ws.workspace_name, name))["state"] == "STARTED"
@@ -305,7 +293,7 @@ async def test_the_async_client_does_the_same(ws: Workspace, source: str) -> Non
 def test_a_workspace_created_over_http_runs_processors_on_its_own_wire(
     ws: Workspace, client: AdminClient
 ) -> None:
-    workspace = _name("made")
+    workspace = unique("made")
     (hostname,) = client.create_workspace(workspace)["hostnames"]
     query = urlencode({"tls": "true", "tlsCAFile": ws.ca_file, "authSource": "admin"})
     own: Mongo
@@ -319,7 +307,9 @@ def test_a_workspace_created_over_http_runs_processors_on_its_own_wire(
         listed = own.admin.command({"listStreamProcessors": 1})["streamProcessors"]
         assert [(p["name"], p["state"]) for p in listed] == [("solar", "STARTED")]
         assert "solar" not in ws.processors()  # not the emulator's own workspace's
-        _wait(lambda: client.get_processor(workspace, "solar")["stats"]["outputMessageCount"] > 0)
+        wait_until(
+            lambda: client.get_processor(workspace, "solar")["stats"]["outputMessageCount"] > 0
+        )
         lines = _lines(client.download_logs(workspace, processor="solar"))
         assert [line["msg"] for line in lines] == ["created", "CREATED -> STARTED"]
         assert {line["workspace"] for line in lines} == {workspace}

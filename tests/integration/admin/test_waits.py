@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,18 +19,14 @@ from asp_core.admin import (
     AdminWaitTimeoutError,
     AsyncAdminClient,
     ServiceAccount,
-    TokenCache,
 )
 from asp_core.admin.waits import asynchronous as async_waits
 from asp_core.admin.waits import synchronous as waits
 from asp_core.errors import Unretryable
 from asp_emulator import Workspace
+from tests.support.admin_client import client_options, unique
 
 POLL = 0.02
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +35,10 @@ def slow() -> Iterator[Workspace]:
         yield ws
 
 
-def _options(ws: Workspace) -> dict[str, Any]:
-    return {
-        "base_url": ws.admin_url,
-        "ca_file": ws.ca_file,
-        "token_cache": TokenCache(),
-        "backoff": 0.01,
-        "timeout": 5.0,
-    }
-
-
 @pytest.fixture
 def client(slow: Workspace) -> Iterator[AdminClient]:
     account = ServiceAccount(*slow.service_account())
-    with AdminClient(slow.project_id, account, **_options(slow)) as c:
+    with AdminClient(slow.project_id, account, **client_options(slow, timeout=5.0)) as c:
         yield c
     slow.clear_admin_faults()
 
@@ -61,7 +46,7 @@ def client(slow: Workspace) -> Iterator[AdminClient]:
 @pytest.fixture
 async def aclient(slow: Workspace) -> AsyncIterator[AsyncAdminClient]:
     account = ServiceAccount(*slow.service_account())
-    async with AsyncAdminClient(slow.project_id, account, **_options(slow)) as c:
+    async with AsyncAdminClient(slow.project_id, account, **client_options(slow, timeout=5.0)) as c:
         yield c
     slow.clear_admin_faults()
 
@@ -78,7 +63,7 @@ async def _until(condition: Any, timeout: float = 10.0) -> None:
 
 
 async def test_ready_after_pending(slow: Workspace, aclient: AsyncAdminClient) -> None:
-    name = _name("https")
+    name = unique("https")
     created = await aclient.create_connection(
         slow.workspace_name, {"name": name, "type": "Https", "url": "https://example.com"}
     )
@@ -96,7 +81,7 @@ async def test_ready_after_pending(slow: Workspace, aclient: AsyncAdminClient) -
 
 
 def test_ready_is_bounded_and_says_what_it_saw(slow: Workspace, client: AdminClient) -> None:
-    name = _name("pending")
+    name = unique("pending")
     client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
     started = time.monotonic()
     with pytest.raises(AdminWaitTimeoutError, match="last seen: state PENDING") as caught:
@@ -106,7 +91,7 @@ def test_ready_is_bounded_and_says_what_it_saw(slow: Workspace, client: AdminCli
 
 
 def test_failed_is_final_and_unretryable(slow: Workspace, client: AdminClient) -> None:
-    name = _name("kafka")
+    name = unique("kafka")
     client.create_connection(
         slow.workspace_name, {"name": name, "type": "Kafka", "bootstrapServers": "broker:9092"}
     )
@@ -121,7 +106,7 @@ def test_failed_is_final_and_unretryable(slow: Workspace, client: AdminClient) -
 def test_a_connection_deleted_while_waiting_is_an_error(
     slow: Workspace, client: AdminClient
 ) -> None:
-    name = _name("gone")
+    name = unique("gone")
     client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
     client.delete_connection(slow.workspace_name, name)
     slow.finish_admin_transitions()
@@ -130,7 +115,7 @@ def test_a_connection_deleted_while_waiting_is_an_error(
 
 
 def test_transient_errors_cost_a_look_not_the_wait(slow: Workspace, client: AdminClient) -> None:
-    name = _name("flaky")
+    name = unique("flaky")
     client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
     slow.finish_admin_transitions()
     slow.inject_admin_fault("GET", f"*/connections/{name}", status=503, times=2)
@@ -139,9 +124,21 @@ def test_transient_errors_cost_a_look_not_the_wait(slow: Workspace, client: Admi
     client.delete_connection(slow.workspace_name, name)
 
 
+def test_a_429_look_waits_its_retry_after(slow: Workspace, client: AdminClient) -> None:
+    # the next look came poll_interval later, however long Atlas asked to wait
+    name = unique("limited")
+    client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
+    slow.finish_admin_transitions()
+    slow.inject_admin_fault("GET", f"*/connections/{name}", status=429, retry_after=1)
+    started = time.monotonic()
+    assert waits.connection_ready(client, slow.workspace_name, name, poll_interval=POLL)
+    assert time.monotonic() - started >= 1.0
+    client.delete_connection(slow.workspace_name, name)
+
+
 def test_a_silent_server_is_bounded(slow: Workspace) -> None:
     account = ServiceAccount(*slow.service_account())
-    with AdminClient(slow.project_id, account, **{**_options(slow), "timeout": 0.3}) as client:
+    with AdminClient(slow.project_id, account, **client_options(slow, timeout=0.3)) as client:
         client.list_workspaces()  # the token first
         slow.inject_admin_fault("GET", "*/connections/*", silent=True, times=-1)
         started = time.monotonic()
@@ -154,11 +151,11 @@ def test_a_silent_server_is_bounded(slow: Workspace) -> None:
 
 
 async def test_workspace_gone_after_its_202(slow: Workspace, aclient: AsyncAdminClient) -> None:
-    name = _name("ws")
+    name = unique("ws")
     await aclient.create_workspace(name)
     await aclient.delete_workspace(name)
     assert (await aclient.get_workspace(name))["name"] == name  # 202: still there
-    with pytest.raises(AdminWaitTimeoutError, match="workspace"):
+    with pytest.raises(AdminWaitTimeoutError, match=r"workspace .*last seen: still there"):
         await async_waits.workspace_gone(aclient, name, timeout=0.2, poll_interval=POLL)
     wait = asyncio.create_task(async_waits.workspace_gone(aclient, name, poll_interval=POLL))
     await asyncio.to_thread(slow.finish_admin_transitions)
@@ -168,7 +165,7 @@ async def test_workspace_gone_after_its_202(slow: Workspace, aclient: AsyncAdmin
 
 
 def test_connection_gone_after_its_202(slow: Workspace, client: AdminClient) -> None:
-    name = _name("del")
+    name = unique("del")
     client.create_connection(slow.workspace_name, {"name": name, "type": "Sample"})
     client.delete_connection(slow.workspace_name, name)
     assert client.get_connection(slow.workspace_name, name)["state"] == "DELETING"

@@ -7,8 +7,10 @@ code (operators, sensors, Dagster ops). Each wait looks (one GET, one attempt, b
 the client's ``timeout``), judges what it saw, and pauses ``poll_interval`` seconds (never
 past the deadline) until the judgment is final or ``timeout`` seconds have passed: a silent
 server costs at most ``timeout`` plus one request's timeout. A look that fails in a way a
-retry can fix (429, 5xx, no answer) costs that look, never the wait; any other error is
-raised. Connections are judged by :func:`asp_core.admin.deploy.judge_connection`.
+retry can fix (429, 5xx, no answer) costs that look, never the wait (after a 429 the next
+look waits its ``Retry-After``, if longer); any other error is raised, and so is a 404 that
+says the project is missing. Connections are judged by
+:func:`asp_core.admin.deploy.judge_connection`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from asp_core.admin.errors import (
     AdminConnectionFailedError,
     AdminNotFoundError,
     AdminWaitTimeoutError,
+    is_gone,
 )
 from asp_core.admin.retries import Fetch, retryable
 
@@ -99,7 +102,8 @@ def workspace_gone(
     def look() -> dict[str, Any] | None:
         return client.get_workspace(name, attempts=1)
 
-    _until(look, _gone, f"workspace {name!r} gone", timeout, poll_interval, _state_of)
+    what = f"workspace {name!r} gone"
+    _until(look, _gone, what, timeout, poll_interval, lambda doc: "still there")
 
 
 def _gone(doc: dict[str, Any] | None) -> bool:
@@ -126,15 +130,19 @@ def _until(
     seen: Any = _UNSEEN
     last_error = ""
     while True:
-        last_error = ""
+        last_error, pause = "", poll_interval
         try:
             seen = look()
-        except AdminNotFoundError:
+        except AdminNotFoundError as exc:
+            if not is_gone(exc):  # the project is missing, or no Atlas answered
+                raise
             seen = None
         except AdminApiError as exc:
             if not retryable(exc):
                 raise
             last_error = str(exc).splitlines()[0]
+            asked = getattr(exc, "retry_after", None)  # a 429's Retry-After
+            pause = max(poll_interval, asked or 0.0)
         if not last_error and final(seen):
             return seen
         left = deadline - time.monotonic()
@@ -143,4 +151,4 @@ def _until(
             if last_error:
                 last += f"; last look: {last_error}"
             raise AdminWaitTimeoutError(f"{what}: not within {timeout:g} s ({last})")
-        time.sleep(min(poll_interval, left))
+        time.sleep(min(pause, left))
