@@ -17,6 +17,7 @@ from asp_core.admin.errors import (
     AdminRequestError,
     AdminServerError,
     AdminTimeoutError,
+    AdminTlsError,
     AdminWaitTimeoutError,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "AdminRequestError",
     "AdminServerError",
     "AdminTimeoutError",
+    "AdminTlsError",
     "AdminWaitTimeoutError",
     "ApiKey",
     "AsyncAdminClient",

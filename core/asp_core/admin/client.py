@@ -54,6 +54,7 @@ from asp_core.admin.errors import (
     AdminTimeoutError,
     error_for,
     is_gone,
+    transport_error,
 )
 from asp_core.admin.pages import MAX_ITEMS_PER_PAGE, Pager
 from asp_core.admin.retries import (
@@ -582,7 +583,7 @@ class AdminClient:
             except httpx.TimeoutException:
                 raise AdminTimeoutError(f"GET {path}: no answer within the timeout") from None
             except httpx.TransportError as exc:
-                raise AdminApiError(f"GET {path}: {type(exc).__name__}") from None
+                raise transport_error("GET", path, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _after_failed_write(self, exc: AdminApiError, look: Look | None) -> Any:
@@ -656,7 +657,7 @@ class AdminClient:
         except httpx.TimeoutException:
             raise AdminTimeoutError(f"{method} {path}: no answer within the timeout") from None
         except httpx.TransportError as exc:
-            raise AdminApiError(f"{method} {path}: {type(exc).__name__}") from None
+            raise transport_error(method, path, exc) from None
 
     def _bearer(self, *, stale: str | None = None) -> str | None:
         account = self._credential
@@ -678,7 +679,7 @@ class AdminClient:
         except httpx.TimeoutException:
             raise AdminTimeoutError("POST /api/oauth/token: no answer within the timeout") from None
         except httpx.TransportError as exc:
-            raise AdminApiError(f"POST /api/oauth/token: {type(exc).__name__}") from None
+            raise transport_error("POST", TOKEN_PATH, exc) from None
         if response.status_code != 200:
             error = self._error(response, "POST", TOKEN_PATH)  # a 429 keeps its Retry-After
             if response.status_code in (400, 401):

@@ -3,8 +3,6 @@ same words for a connection test in every orchestrator."""
 
 from __future__ import annotations
 
-import ssl
-
 from asp_core.admin.errors import (
     WRITER_ROLES,
     AdminApiError,
@@ -12,25 +10,8 @@ from asp_core.admin.errors import (
     AdminForbiddenError,
     AdminNotFoundError,
     AdminTimeoutError,
+    is_tls_failure,
 )
-
-_TLS_WORDS = ("certificate_verify_failed", "certificate verify failed")
-
-
-def is_tls_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it was raised from, or while handling) is a TLS
-    failure: an untrusted or mismatched certificate, a failed handshake."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError):
-            return True
-        text = str(current).lower()
-        if any(word in text for word in _TLS_WORDS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def describe_admin_failure(exc: BaseException, *, base_url: str, who: str, project: str) -> str:

@@ -3,6 +3,7 @@ Atlas said; never a credential, a token or a request body."""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from asp_core.errors import AspError, Unretryable
@@ -39,6 +40,11 @@ class AdminServerError(AdminApiError):
 
 class AdminTimeoutError(AdminApiError):
     """No answer within the timeout (connect, read or the whole retried call)."""
+
+
+class AdminTlsError(Unretryable, AdminApiError):
+    """The Admin API's certificate failed verification (an unknown CA, another host's name,
+    expired) or the TLS handshake failed: no retry fixes that."""
 
 
 class AdminRequestError(Unretryable, AdminApiError):
@@ -109,3 +115,34 @@ class AdminConnectionFailedError(Unretryable, AdminApiError):
 
 class AdminDownloadTooLargeError(Unretryable, AdminApiError):
     """A log download grew past the client's ``max_bytes``."""
+
+
+_TLS_WORDS = ("certificate_verify_failed", "certificate verify failed")
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from, or while handling) is a TLS
+    failure: an untrusted or mismatched certificate, a failed handshake."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ssl.SSLError, AdminTlsError)):
+            return True
+        text = str(current).lower()
+        if any(word in text for word in _TLS_WORDS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def transport_error(method: str, path: str, exc: BaseException) -> AdminApiError:
+    """The error for a request that got no answer: :class:`AdminTlsError` when TLS failed
+    (never retried), else an :class:`AdminApiError` naming the transport's failure (a lost
+    connection, retried as the call allows). No URL, header or body is quoted."""
+    if is_tls_failure(exc):
+        return AdminTlsError(
+            f"{method} {path}: TLS failed: the certificate is not trusted or does not match "
+            "(is the CA file right?)"
+        )
+    return AdminApiError(f"{method} {path}: {type(exc).__name__}")

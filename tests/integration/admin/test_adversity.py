@@ -298,3 +298,27 @@ def test_a_log_download_cut_mid_body_is_an_error_and_leaves_the_file(tmp_path: P
     assert seen == ["GET auditLogs"] * 4  # a read: retried (attempts=2), then raised
     assert target.read_bytes() == b"the last complete download"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@pytest.mark.parametrize("api_key", [False, True], ids=["service_account", "api_key"])
+def test_an_untrusted_certificate_is_a_tls_error_never_retried(
+    ws: Workspace, tmp_path: Path, caplog: pytest.LogCaptureFixture, api_key: bool
+) -> None:
+    import trustme
+
+    from asp_core.admin import AdminTlsError
+    from asp_core.errors import is_unretryable
+    from tests.support.admin_client import client_options
+
+    stranger = tmp_path / "stranger.pem"
+    trustme.CA().cert_pem.write_to_path(str(stranger))
+    credential = ApiKey(*ws.api_key()) if api_key else ServiceAccount(*ws.service_account())
+    options = client_options(ws, ca_file=str(stranger), attempts=5)
+    with (
+        caplog.at_level("WARNING", logger="asp_core.admin"),
+        AdminClient(ws.project_id, credential, **options) as client,
+        pytest.raises(AdminTlsError, match="is the CA file right") as caught,
+    ):
+        client.create_workspace(unique("tls"))
+    assert is_unretryable(caught.value)
+    assert "retrying" not in caplog.text  # one attempt: no retry fixes a certificate
