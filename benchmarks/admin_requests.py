@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asp_core.admin import AdminClient, AdminNotFoundError, ApiKey, ServiceAccount
-from asp_core.admin.deploy import judge_connection, plan_connection, plan_workspace
+from asp_core.admin import AdminClient, ApiKey, ServiceAccount
+from asp_core.admin.apply import synchronous as apply
 from asp_core.admin.pages import MAX_ITEMS_PER_PAGE
 from asp_core.admin.waits import synchronous as waits
 from asp_emulator import Workspace
@@ -46,31 +46,22 @@ def deploy(
     *,
     update_secrets: bool = True,
 ) -> str:
-    """The declarative deploy as the orchestrators do it: look, plan, send, wait READY."""
-    try:
-        current: dict[str, Any] | None = client.get_connection(workspace, name)
-    except AdminNotFoundError:
-        current = None
-    plan = plan_connection(current, name, definition, secrets, update_secrets=update_secrets)
-    doc = current
-    if plan.action == "create":
-        doc = client.create_connection(workspace, plan.body)
-    elif plan.action == "update":
-        doc = client.update_connection(workspace, name, plan.body)
-    if not judge_connection(doc).ready:
-        waits.connection_ready(client, workspace, name, timeout=60, poll_interval=POLL)
-    return plan.action
+    """The declarative deploy the orchestrators run (the core's: look, plan, send, wait)."""
+    step = apply.deploy_connection(
+        client,
+        workspace,
+        name,
+        definition,
+        secrets,
+        update_secrets=update_secrets,
+        timeout=60,
+        poll_interval=POLL,
+    )
+    return step.action
 
 
 def ensure_workspace(client: AdminClient, name: str) -> str:
-    try:
-        current: dict[str, Any] | None = client.get_workspace(name)
-    except AdminNotFoundError:
-        current = None
-    plan = plan_workspace(current, name)
-    if plan.action == "create":
-        client.create_workspace(name)
-    return plan.action
+    return apply.ensure_workspace(client, name, timeout=60, poll_interval=POLL).action
 
 
 class Counter:

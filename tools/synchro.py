@@ -48,6 +48,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
         "core/asp_core/admin/waits/asynchronous.py",
         "core/asp_core/admin/waits/synchronous.py",
     ),
+    (
+        "core/asp_core/admin/apply/asynchronous.py",
+        "core/asp_core/admin/apply/synchronous.py",
+    ),
 )
 
 #: Whole names, async -> sync: in code, and as whole words in strings and comments.
