@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from asp_core.admin import AdminClient, AsyncAdminClient
 
 
+#: The client's own bound of a call with its retries (``AdminClient(deadline=...)``).
+DEFAULT_DEADLINE = 300.0
+#: The least ``within`` gives a call: time for an answer, even with the try's time spent.
+MIN_WITHIN = 1.0
+
+
 def _mask(settings: AdminSettings) -> AdminSettings:
     from airflow.sdk.log import mask_secret
 
@@ -40,6 +46,9 @@ class AspAdminHook(HeldClients, BaseHook):
     """Calls the Atlas Administration API of one project (workspaces, connections).
 
     :param asp_admin_conn_id: the ``asp_admin`` connection to use.
+    :param within: seconds any one call of its clients may take, retries included (their
+        request timeout and deadline are capped by it; None: the connection's and the
+        client's own).
     :param client_kwargs: passed to ``AdminClient`` (``attempts``, ``deadline``, ...).
 
     Use it as a context manager (``with`` or ``async with``) or call :meth:`close`.
@@ -50,9 +59,16 @@ class AspAdminHook(HeldClients, BaseHook):
     conn_type = "asp_admin"
     hook_name = "MongoDB Atlas Administration API"
 
-    def __init__(self, asp_admin_conn_id: str = default_conn_name, **client_kwargs: Any) -> None:
+    def __init__(
+        self,
+        asp_admin_conn_id: str = default_conn_name,
+        *,
+        within: float | None = None,
+        **client_kwargs: Any,
+    ) -> None:
         super().__init__()
         self.asp_admin_conn_id = asp_admin_conn_id
+        self._within = within
         self._client_kwargs = client_kwargs
         self._client: AdminClient | None = None
         self._async_client: AsyncAdminClient | None = None
@@ -83,11 +99,19 @@ class AspAdminHook(HeldClients, BaseHook):
         return self._asettings
 
     # -- clients --------------------------------------------------------------------------
+    def _kwargs(self, settings: AdminSettings, **overrides: Any) -> dict[str, Any]:
+        kwargs = {**settings.client_kwargs(), **self._client_kwargs, **overrides}
+        if self._within is not None:
+            within = max(float(self._within), MIN_WITHIN)
+            kwargs["timeout"] = min(float(kwargs["timeout"]), within)
+            kwargs["deadline"] = min(float(kwargs.get("deadline", DEFAULT_DEADLINE)), within)
+        return kwargs
+
     def new_client(self, **overrides: Any) -> AdminClient:
         """A new client of the connection (the caller closes it)."""
         from asp_core.admin import AdminClient
 
-        return AdminClient(**{**self.settings.client_kwargs(), **self._client_kwargs, **overrides})
+        return AdminClient(**self._kwargs(self.settings, **overrides))
 
     def get_conn(self) -> AdminClient:
         """The Admin API client, created on first use and cached."""
@@ -102,10 +126,13 @@ class AspAdminHook(HeldClients, BaseHook):
 
         if self._async_client is None:
             settings = self._asettings or await self.asettings()
-            self._async_client = AsyncAdminClient(
-                **{**settings.client_kwargs(), **self._client_kwargs}
-            )
+            self._async_client = AsyncAdminClient(**self._kwargs(settings))
         return self._async_client
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the secret (once the settings were read)."""
+        settings = self._asettings or self.__dict__.get("settings")
+        return text if settings is None else settings.scrub(text)
 
     def explain(self, exc: BaseException) -> str:
         """What went wrong, in one sentence without the secret (with the settings already

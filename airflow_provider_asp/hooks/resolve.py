@@ -23,6 +23,10 @@ __all__ = ["admin_reference", "aresolve_workspace", "resolve_workspace"]
 
 log = logging.getLogger(__name__)
 
+#: Attempts of the one read that resolves a workspace: a silent Admin API costs a wire task
+#: about two of the ``asp_admin`` connection's request timeouts, not the client's deadline.
+RESOLVE_ATTEMPTS = 2
+
 
 def _resolved(
     source: str, reference: AdminReference, doc: Mapping[str, Any], settings: AdminSettings
@@ -53,7 +57,7 @@ def resolve_workspace(source: str, reference: AdminReference) -> ResolvedWorkspa
     from airflow_provider_asp.hooks.admin import AspAdminHook
     from asp_core.admin import AdminNotFoundError
 
-    with AspAdminHook(reference.admin_conn_id) as admin:
+    with AspAdminHook(reference.admin_conn_id, attempts=RESOLVE_ATTEMPTS) as admin:
         try:
             doc = admin.get_conn().get_workspace(reference.workspace_name)
         except AdminNotFoundError:
@@ -66,7 +70,7 @@ async def aresolve_workspace(source: str, reference: AdminReference) -> Resolved
     from airflow_provider_asp.hooks.admin import AspAdminHook
     from asp_core.admin import AdminNotFoundError
 
-    async with AspAdminHook(reference.admin_conn_id) as admin:
+    async with AspAdminHook(reference.admin_conn_id, attempts=RESOLVE_ATTEMPTS) as admin:
         client = await admin.aget_conn()
         settings = await admin.asettings()
         try:

@@ -1,13 +1,15 @@
 """Operators for workspaces and the connection registry (the Atlas Administration API).
 
-Each looks before it writes and decides with the core (:mod:`asp_core.admin.deploy`), so
-running one twice changes nothing the second time: a workspace or connection that already
-matches gets no write, a missing one is no error to delete. Those that wait (READY, gone)
-wait in the worker or, with ``deferrable=True``, in the triggerer. Secrets never come from
-DAG code: a connection's definition carrying one is refused before anything is sent;
-they come from another Airflow connection (``secrets_conn_id``, so secret backends work)
-and travel only in the request body. Results are plain JSON without secrets.
-Importing this module sends nothing and reads no connection.
+Each runs the core's leg (:mod:`asp_core.admin.apply`: look, plan with
+:mod:`asp_core.admin.deploy`, send), the same as Dagster's assets and ops, so running one
+twice changes nothing the second time: a workspace or connection that already matches gets
+no write, a missing one is no error to delete, one being deleted gets no second DELETE.
+Those that wait (READY, gone) wait in the worker or, with ``deferrable=True``, in the
+triggerer. Secrets never come from DAG code: a connection's definition carrying one (a
+secret field, or a value Airflow masks, e.g. pulled in with ``{{ conn... }}``) is refused
+before anything is sent; they come from another Airflow connection (``secrets_conn_id``, so
+secret backends work) and travel only in the request body. Results are plain JSON without
+secrets. Importing this module sends nothing and reads no connection.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from airflow_provider_asp.operators.admin_base import (
     AspAdminBaseOperator,
     AspAdminWaitOperator,
     checked_name,
-    found,
 )
 from asp_core import arguments
-from asp_core.errors import AspDefinitionConflictError, AspInputError
+from asp_core.errors import AspInputError
 
 if TYPE_CHECKING:
-    from airflow_provider_asp.triggers.admin import AdminLook
+    from asp_core.admin.steps import Step
 
 __all__ = [
     "AspCreateWorkspaceOperator",
@@ -35,9 +36,7 @@ __all__ = [
     "AspDownloadLogsOperator",
 ]
 
-SAMPLE_CONNECTION = "sample_stream_solar"
 LOG_KINDS = ("operational", "audit")
-IF_DIFFERS = ("update", "skip", "error")
 #: Which field of the secrets connection fills which field of a connection of a type,
 #: when ``secret_fields`` is not given: ``login``, ``password`` or ``extra.<key>``.
 DEFAULT_SECRET_FIELDS: dict[str, dict[str, str]] = {
@@ -93,49 +92,22 @@ class AspCreateWorkspaceOperator(AspAdminWaitOperator):
         self.sample_connections = sample_connections
         self.if_differs = if_differs
 
-    def run(self, workspace: str) -> Any:
-        from airflow_provider_asp.triggers.admin import AdminWait
-        from asp_core.admin.deploy import plan_workspace
+    def leg(self, workspace: str, previous: Step | None) -> Step:
+        from asp_core.admin.apply.synchronous import workspace_leg
 
-        arguments.one_of(self.if_differs, "if_differs", IF_DIFFERS)
-        client = self.hook.get_conn()
-        current = found(lambda: client.get_workspace(workspace))
-        plan = plan_workspace(
-            current,
+        return workspace_leg(
+            self.hook.get_conn(),
             workspace,
             cloud_provider=self.cloud_provider,
             region=self.region,
             tier=self.tier,
             max_tier_size=self.max_tier_size,
+            sample_connections=self.sample_connections,
+            if_differs=self.if_differs,
         )
-        action, doc = plan.action, current
-        if plan.action == "create":
-            self.log.info("Creating workspace %r.", workspace)
-            doc = client.create_workspace(
-                workspace,
-                cloud_provider=self.cloud_provider,
-                region=self.region,
-                tier=self.tier,
-                max_tier_size=self.max_tier_size,
-                sample_connections=self.sample_connections,
-            )
-        elif plan.action == "update":
-            differ = f"Workspace {workspace!r} exists with a different {', '.join(plan.changed)}"
-            if self.if_differs == "error":
-                raise AspDefinitionConflictError(f"{differ} (if_differs='error').")
-            if self.if_differs == "skip":
-                self.log.warning("%s: keeping it (if_differs='skip').", differ)
-                action = "none"
-            else:
-                self.log.info("%s: updating it.", differ)
-                doc = client.update_workspace(workspace, plan.body)
-        else:
-            self.log.info("Workspace %r exists as asked: nothing to do.", workspace)
-        result = workspace_result(workspace, action, plan.changed, doc or {})
-        if plan.action == "create" and self.sample_connections:
-            wait = AdminWait("ready", workspace, SAMPLE_CONNECTION)
-            return self.await_then(wait, {"result": result})
-        return result
+
+    def result(self, step: Step) -> dict[str, Any]:
+        return workspace_result(step.workspace, step.action, step.changed, step.doc or {})
 
 
 def workspace_result(
@@ -160,17 +132,13 @@ class AspDeleteWorkspaceOperator(AspAdminWaitOperator):
     asks for them to be stopped).
     """
 
-    def run(self, workspace: str) -> Any:
-        from airflow_provider_asp.triggers.admin import AdminWait
+    def leg(self, workspace: str, previous: Step | None) -> Step:
+        from asp_core.admin.apply.synchronous import delete_workspace_leg
 
-        client = self.hook.get_conn()
-        if found(lambda: client.get_workspace(workspace)) is None:
-            self.log.info("Workspace %r does not exist: nothing to delete.", workspace)
-            return {"workspace_name": workspace, "deleted": False}
-        self.log.info("Deleting workspace %r.", workspace)
-        client.delete_workspace(workspace)
-        result = {"workspace_name": workspace, "deleted": True}
-        return self.await_then(AdminWait("gone", workspace), {"result": result})
+        return delete_workspace_leg(self.hook.get_conn(), workspace)
+
+    def result(self, step: Step) -> dict[str, Any]:
+        return {"workspace_name": step.workspace, "deleted": step.deleted}
 
 
 class AspConnectionOperator(AspAdminWaitOperator):
@@ -236,14 +204,20 @@ class AspDeployConnectionOperator(AspConnectionOperator):
         self.update_secrets = update_secrets
         self.allow_replace = allow_replace
 
-    def _definition(self) -> dict[str, Any]:
+    def _body(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The definition and the secrets, checked before anything is sent: no secret field
+        in the definition, and no value Airflow masks (a secret pulled in by a template,
+        or one of the secrets read, pasted in)."""
         from asp_core.admin.deploy import refuse_secrets
 
         definition = arguments.document(self.definition, "definition")
         if definition is None:
             raise AspInputError("definition is required (the Admin API body, without secrets).")
-        refuse_secrets(definition, f"connection {self.connection_name!r}: the definition")
-        return definition
+        what = f"connection {self.connection_name!r}: the definition"
+        refuse_secrets(definition, what)
+        secrets = self._secrets(definition.get("type"))  # masked from here on
+        refuse_masked(definition, what)
+        return definition, secrets
 
     def _secrets(self, kind: Any) -> dict[str, Any]:
         """The secrets to merge into the body, read from ``secrets_conn_id`` (masked)."""
@@ -260,56 +234,61 @@ class AspDeployConnectionOperator(AspConnectionOperator):
             )
         return secrets_from_connection(self.secrets_conn_id, fields)
 
-    def run(self, workspace: str) -> Any:
-        from airflow_provider_asp.triggers.admin import AdminWait
-        from asp_core.admin.deploy import plan_connection
+    def leg(self, workspace: str, previous: Step | None) -> Step:
+        from asp_core.admin.apply.synchronous import connection_leg
 
         name = checked_name(self.connection_name, "connection_name")
-        definition = self._definition()
-        secrets = self._secrets(definition.get("type"))
-        client = self.hook.get_conn()
-        current = found(lambda: client.get_connection(workspace, name))
-        plan = plan_connection(
-            current, name, definition, secrets, update_secrets=self.update_secrets
+        definition, secrets = self._body()
+        return connection_leg(
+            self.hook.get_conn(),
+            workspace,
+            name,
+            definition,
+            secrets,
+            update_secrets=self.update_secrets,
+            allow_replace=self.allow_replace,
+            previous=previous,
         )
-        self.log.info("Connection %r: %s (%s).", name, plan.action, plan.reason)
-        result = {
-            "workspace_name": workspace,
-            "connection_name": name,
-            "action": plan.action,
-            "changed": list(plan.changed),
-            "state": None,
-        }
-        gone = AdminWait("gone", workspace, name)
-        if current is not None and current.get("state") == "DELETING":
-            self.log.info("Connection %r is being deleted: creating it once gone.", name)
-            return self.await_then(gone, {"then": "create"}, always=True)
-        if plan.action == "replace":
-            if not self.allow_replace:
-                raise AspDefinitionConflictError(
-                    f"Connection {name!r} of workspace {workspace!r}: {plan.reason}. Pass "
-                    "allow_replace=True to delete and create it again."
-                )
-            client.delete_connection(workspace, name)
-            resume = {"then": "create", "action": "replace", "changed": list(plan.changed)}
-            return self.await_then(gone, resume, always=True)
-        doc: Mapping[str, Any] | None
-        if plan.action == "create":
-            doc = client.create_connection(workspace, plan.body)
-        elif plan.action == "update":
-            doc = client.update_connection(workspace, name, plan.body)
-        else:
-            doc = current
-        result["state"] = (doc or {}).get("state")
-        return self.await_then(AdminWait("ready", workspace, name), {"result": result}, first=doc)
 
-    def finish(self, resume: Mapping[str, Any], look: AdminLook | None) -> Any:
-        if resume.get("then") == "create":  # the old connection is gone: deploy anew
-            result = self.run(checked_name(self.workspace_name, "workspace_name"))
-            if "action" in resume:
-                result = {**result, "action": resume["action"], "changed": resume["changed"]}
-            return result
-        return super().finish(resume, look)
+    def result(self, step: Step) -> dict[str, Any]:
+        return {
+            "workspace_name": step.workspace,
+            "connection_name": step.connection,
+            "action": step.action,
+            "changed": list(step.changed),
+            "state": step.state,
+        }
+
+
+def refuse_masked(definition: Any, what: str) -> None:
+    """:class:`AspInputError` naming the paths of ``definition`` whose values Airflow's
+    secrets masker hides (a connection's password rendered in by ``{{ conn.x.password }}``,
+    a secret read for this task pasted in): a secret in the definition is refused however
+    it got there. Values are never named."""
+    paths = _masked_paths(definition, "")
+    if paths:
+        raise AspInputError(
+            f"{what} carries a secret at {', '.join(paths)} (a value Airflow masks): pass "
+            "secrets with secrets_conn_id and secret_fields, never in the definition."
+        )
+
+
+def _masked_paths(value: Any, prefix: str) -> list[str]:
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _masked_paths(v, f"{prefix}{k}.")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _masked_paths(v, f"{prefix}{i}.")]
+    if isinstance(value, str) and value and _redact(value) != value:
+        return [prefix.rstrip(".")]
+    return []
+
+
+def _redact(text: str) -> Any:
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+    except ImportError:  # pragma: no cover - older Task SDKs
+        from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef]
+    return redact(text)
 
 
 def secrets_from_connection(conn_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -345,23 +324,18 @@ class AspDeleteConnectionOperator(AspConnectionOperator):
     one is success (one look, nothing else). Returns ``{"workspace_name",
     "connection_name", "deleted"}``. Fit for teardown tasks."""
 
-    def run(self, workspace: str) -> Any:
-        from airflow_provider_asp.triggers.admin import AdminWait
+    def leg(self, workspace: str, previous: Step | None) -> Step:
+        from asp_core.admin.apply.synchronous import delete_connection_leg
 
         name = checked_name(self.connection_name, "connection_name")
-        client = self.hook.get_conn()
-        current = found(lambda: client.get_connection(workspace, name))
-        result = {"workspace_name": workspace, "connection_name": name, "deleted": False}
-        if current is None:
-            self.log.info("Connection %r does not exist: nothing to delete.", name)
-            return result
-        if current.get("state") == "DELETING":
-            self.log.info("Connection %r is already being deleted.", name)
-        else:
-            self.log.info("Deleting connection %r of workspace %r.", name, workspace)
-            client.delete_connection(workspace, name)
-        result["deleted"] = True
-        return self.await_then(AdminWait("gone", workspace, name), {"result": result})
+        return delete_connection_leg(self.hook.get_conn(), workspace, name)
+
+    def result(self, step: Step) -> dict[str, Any]:
+        return {
+            "workspace_name": step.workspace,
+            "connection_name": step.connection,
+            "deleted": step.deleted,
+        }
 
 
 class AspDownloadLogsOperator(AspAdminBaseOperator):

@@ -1,20 +1,22 @@
 """What the Admin API operators share: the ``asp_admin`` connection and its lazy hook, the
-workspace name, the try's deadline, and the waits (READY, gone) in the worker or, with
-``deferrable=True``, in the triggerer.
+workspace name, the try's deadline (every call and wait within it), and the waits (READY,
+gone) in the worker or, with ``deferrable=True``, in the triggerer.
 
-A waiting operator (:class:`AspAdminWaitOperator`) acts, looks once, and defers only when
-the awaited condition is not met yet; the trigger echoes ``resume`` (JSON, never a secret)
-and the task carries on in :meth:`AspAdminWaitOperator.finish`. Importing this module sends
-nothing.
+A waiting operator (:class:`AspAdminWaitOperator`) runs the core's leg
+(:mod:`asp_core.admin.apply`: look, plan, send) and follows its
+:class:`~asp_core.admin.steps.Step`: it looks once and defers only when the awaited
+condition is not met yet; the trigger echoes ``resume`` (JSON, never a secret) and the task
+carries on in :meth:`AspAdminWaitOperator.finish` (after an awaited "gone", the leg again).
+Importing this module sends nothing.
 """
 
 from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
@@ -33,18 +35,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_asp.hooks.admin import AspAdminHook
     from airflow_provider_asp.triggers.admin import AdminLook, AdminWait
-
-T = TypeVar("T")
-
-
-def found(read: Callable[[], T]) -> T | None:
-    """``read()``'s document, or None on a 404."""
-    from asp_core.admin import AdminNotFoundError
-
-    try:
-        return read()
-    except AdminNotFoundError:
-        return None
+    from asp_core.admin.steps import Step
 
 
 def checked_name(value: Any, label: str) -> str:
@@ -59,7 +50,9 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
 
     :param workspace_name: the workspace (templated).
     :param asp_admin_conn_id: the ``asp_admin`` connection (templated).
-    :param timeout: seconds this try may take at most.
+    :param timeout: seconds this try may take at most: each call gets what is left of it
+        (its request timeout and retries capped), each wait too; a silent Admin API costs
+        about one request's timeout more.
     """
 
     template_fields: Sequence[str] = ("workspace_name", "asp_admin_conn_id")
@@ -81,9 +74,10 @@ class AspAdminBaseOperator(AirflowErrorsMixin, BaseOperator):
 
     @cached_property
     def hook(self) -> AspAdminHook:
+        """The hook, its calls bounded by what is left of the try (made on first use)."""
         from airflow_provider_asp.hooks.admin import AspAdminHook
 
-        return AspAdminHook(self.asp_admin_conn_id)
+        return AspAdminHook(self.asp_admin_conn_id, within=self._deadline - time.time())
 
     # -- what each operator defines -------------------------------------------------------
     def run(self, workspace: str) -> Any:
@@ -123,9 +117,47 @@ class AspAdminWaitOperator(AspAdminBaseOperator):
         self.poll_interval = poll_interval
         self.deferrable = deferrable
 
+    # -- what each waiting operator defines -----------------------------------------------
+    def leg(self, workspace: str, previous: Step | None) -> Step:
+        """The core's leg of this operator (look, plan, send); ``previous``: the step
+        before an awaited "gone" (None: the first leg)."""
+        raise NotImplementedError
+
+    def result(self, step: Step) -> dict[str, Any]:
+        """The task's return value for a step (plain JSON, no secret)."""
+        raise NotImplementedError
+
+    # -- following the core's steps ------------------------------------------------------
+    def run(self, workspace: str) -> Any:
+        return self.follow(self.leg(workspace, None))
+
+    def follow(self, step: Step) -> Any:
+        """Log the step, then wait for what it awaits (here or in the triggerer) and
+        return the result, or run the leg again after an awaited "gone"."""
+        from airflow_provider_asp.triggers.admin import AdminWait
+
+        self.log.info("%s", step.note)
+        if step.warning:
+            self.log.warning("%s", step.warning)
+        if step.awaits is None:
+            return self.result(step)
+        wait = AdminWait(step.awaits, step.workspace, step.awaited)
+        if step.again:
+            return self.await_then(wait, {"then": "again", "step": step.resume()}, always=True)
+        first = step.first if step.awaits == "ready" else None
+        return self.await_then(wait, {"result": self.result(step)}, first=first)
+
     def finish(self, resume: Mapping[str, Any], look: AdminLook | None) -> Any:
         """The task's result once the wait is over (``look``: its last look; None when
-        nothing was awaited). Default: ``resume["result"]``, with the state looked at."""
+        nothing was awaited): ``resume["result"]`` with the state looked at, or, after an
+        awaited "gone" that asks for it, the leg again."""
+        from asp_core.admin.steps import Step
+
+        if resume.get("then") == "again":
+            workspace = checked_name(self.workspace_name, "workspace_name")
+            connection = getattr(self, "connection_name", None)
+            previous = Step.from_resume(workspace, connection, resume.get("step") or {})
+            return self.follow(self.leg(workspace, previous))
         result = dict(resume.get("result") or {})
         if look is not None and look.state is not None and "state" in result:
             result["state"] = look.state

@@ -33,23 +33,35 @@ _ENDS = ("success", "failed", "timeout", "error")
 
 class AspAdminCallError(AspError):
     """The triggerer's call to the Admin API failed in a way a retry may fix (the message
-    says why, without secrets)."""
+    says why, without secrets), with no error of :mod:`asp_core.admin.errors` to name."""
 
 
 class AspAdminCallRefusedError(Unretryable, AspAdminCallError):
-    """The triggerer's call to the Admin API failed in a way no retry fixes (401, 403)."""
+    """The triggerer's call to the Admin API failed in a way no retry fixes."""
+
+
+def _core_error(name: str | None) -> type[AspError] | None:
+    """The class of :mod:`asp_core.admin.errors` called ``name`` (None: no such class)."""
+    from asp_core.admin import errors
+
+    found = getattr(errors, name, None) if name else None
+    if isinstance(found, type) and issubclass(found, errors.AdminApiError):
+        return found
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
 class AdminLook:
     """How a wait ended, or one look: ``status`` (``success``, ``pending``, ``failed``,
     ``timeout`` or ``error``), the connection's ``state`` (None when gone or for a
-    workspace), what to log."""
+    workspace), what to log; for an ``error``, the core's error class (``error``, e.g.
+    ``AdminForbiddenError``), raised again in the task with the same words."""
 
     status: Status
     message: str
     state: str | None = None
     unretryable: bool = False
+    error: str | None = None
 
     def to_event(self, resume: Mapping[str, Any] | None = None) -> dict[str, Any]:
         event: dict[str, Any] = dataclasses.asdict(self)
@@ -61,11 +73,13 @@ class AdminLook:
     def from_event(cls, event: Any) -> AdminLook:
         if not isinstance(event, Mapping) or event.get("status") not in _ENDS:
             return cls("error", f"unexpected trigger event: {event!r}")
+        error = event.get("error")
         return cls(
             event["status"],
             str(event.get("message") or ""),
             event.get("state"),
             bool(event.get("unretryable")),
+            error if isinstance(error, str) else None,
         )
 
     def raise_unless_success(self) -> None:
@@ -78,6 +92,9 @@ class AdminLook:
             raise AdminConnectionFailedError(self.message)
         if self.status == "timeout":
             raise AdminWaitTimeoutError(self.message)
+        core = _core_error(self.error)
+        if core is not None:
+            raise core(self.message)
         if self.unretryable:
             raise AspAdminCallRefusedError(self.message)
         raise AspAdminCallError(self.message)
@@ -304,12 +321,18 @@ class AspAdminWaitTrigger(BaseTrigger):
 
     async def _wait(self) -> AdminLook:
         from airflow_provider_asp.hooks.admin import AspAdminHook
+        from asp_core.admin.errors import AdminApiError
 
-        hook = AspAdminHook(self.asp_admin_conn_id)
+        # each look bounded by what is left (the request timeout capped), as in the worker
+        hook = AspAdminHook(self.asp_admin_conn_id, within=self.end_time - time.time())
         try:
             async with hook:
                 client = await hook.aget_conn()
                 self.log.info("Waiting for %s to be %s.", self.wait.what, self.wait.awaited)
                 return await self.wait.await_(client, self.end_time, self.poll_interval)
         except Exception as exc:
-            return AdminLook("error", hook.explain(exc), unretryable=isinstance(exc, Unretryable))
+            unretryable = isinstance(exc, Unretryable)
+            if isinstance(exc, AdminApiError):  # the worker's words: the core's error's own
+                name = type(exc).__name__
+                return AdminLook("error", hook.scrub(str(exc)), None, unretryable, name)
+            return AdminLook("error", hook.explain(exc), unretryable=unretryable)

@@ -15,6 +15,8 @@ from asp_emulator import Workspace
 from tests.support.airflow import PASSWORD, SOURCE
 
 ROLE = "GROUP_STREAM_PROCESSING_OWNER"
+#: The ``asp_admin`` connection of :func:`slow_ws`.
+SLOW_CONN = "asp_admin_slow"
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +53,14 @@ def admin_conn(
         return add_connection(conn_id, json.dumps(conn))
 
     return make
+
+
+@pytest.fixture(scope="module")
+def slow_ws(airflow_home: Path) -> Iterator[Workspace]:
+    """A project whose connections turn READY, and whose deletions finish, only when the
+    test says so (``finish_admin_transitions``); ``asp_admin_slow`` points at it."""
+    with Workspace(admin_api=True, admin_ready_delay=3600, admin_delete_delay=3600) as ws:
+        variable = f"AIRFLOW_CONN_{SLOW_CONN.upper()}"
+        os.environ[variable] = json.dumps(ws.airflow_admin_connection(ROLE))
+        yield ws
+        os.environ.pop(variable, None)

@@ -201,7 +201,7 @@ def test_secrets_come_from_a_connection_and_go_nowhere_else(
     }
     out = capfd.readouterr()
     assert "broker-1:9092" in json.dumps(result.rendered["t"])  # rendered fields were kept
-    assert f"Connection {name!r}: create (absent)" in out.out  # the task's log was captured
+    assert f"Connection {name!r} of workspace {ws!r}: create (absent)." in out.out  # logged
     everything = json.dumps([list(result.xcoms.values()), result.rendered]) + out.out + out.err
     assert KAFKA_PASSWORD not in everything
     # Atlas never shows the password, so a deploy with secrets sends them again: one PATCH

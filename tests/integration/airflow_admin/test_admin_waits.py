@@ -5,10 +5,6 @@ once the waiting code has looked): no timing luck."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,22 +19,13 @@ from airflow_provider_asp.sensors.admin import AspConnectionReadySensor
 from airflow_provider_asp.triggers.admin import AdminWait
 from asp_core.admin.errors import AdminConnectionFailedError, AdminWaitTimeoutError
 from asp_emulator import Workspace
+from tests.integration.airflow_admin.conftest import SLOW_CONN as CONN
 from tests.support.admin import after_requests, requests
 from tests.support.tasks import run_deferring
 
-CONN = "asp_admin_slow"
 HTTPS = {"type": "Https", "url": "https://hooks.example/slow"}
 FAST = {"poll_interval": 0.05, "timeout": 20}
 MODES = ("sync", "deferrable")
-
-
-@pytest.fixture(scope="module")
-def slow_ws(airflow_home: Path) -> Iterator[Workspace]:
-    """Connections READY and deletions gone only when the test says so."""
-    with Workspace(admin_api=True, admin_ready_delay=3600, admin_delete_delay=3600) as ws:
-        os.environ[f"AIRFLOW_CONN_{CONN.upper()}"] = json.dumps(ws.airflow_admin_connection())
-        yield ws
-        os.environ.pop(f"AIRFLOW_CONN_{CONN.upper()}", None)
 
 
 def args(ws: Workspace, mode: str, **more: Any) -> dict[str, Any]:

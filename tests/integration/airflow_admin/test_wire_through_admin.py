@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 
 import pytest
 
 from airflow_provider_asp.hooks.asp import AspHook
+from asp_core.admin import AdminTimeoutError
 from asp_core.admin.hostnames import wire_address
 from asp_core.errors import AspConnectionConfigError, AspConnectionError
 from asp_emulator import Workspace
@@ -144,3 +146,38 @@ def test_lineage_names_datasets_after_the_admin_registry(admin_ws, add_connectio
     ]
     own = workspace_namespace(workspace_of(admin_ws.host, admin_ws.port))
     assert {d.namespace for d in found[wire_conn].inputs} == {own}
+
+
+def test_a_silent_admin_api_costs_a_wire_task_two_request_timeouts(
+    admin_ws: Workspace, admin_conn, add_connection
+) -> None:
+    admin = admin_conn("asp_admin_quick", timeout=1)
+    conn = json.loads(named(admin_ws))
+    conn["extra"]["admin_conn_id"] = admin
+    conn_id = add_connection("asp_named_silent", json.dumps(conn))
+    admin_ws.inject_admin_fault("GET", "*/streams/*", silent=True, times=-1)
+    started = time.monotonic()
+    with pytest.raises(AdminTimeoutError, match=r"GET .*: no answer"):
+        AspHook(conn_id).get_conn()
+    assert time.monotonic() - started < 5  # two attempts of 1 s and a pause; was five
+
+
+def test_each_task_resolves_the_workspace_anew(admin_ws: Workspace, add_connection) -> None:
+    """A workspace deleted and created again answers at a new address: the next task's
+    hook finds it (the address is kept per hook, for one task)."""
+    from airflow_provider_asp.hooks.admin import AspAdminHook
+
+    with AspAdminHook() as admin:
+        client = admin.get_conn()
+        client.create_workspace("reborn")
+        conn_id = add_connection("asp_named_reborn", named(admin_ws, "reborn"))
+        first = AspHook(conn_id).settings.port
+        client.delete_workspace("reborn")
+        admin_ws.finish_admin_transitions()
+        client.create_workspace("reborn")
+        with requests(admin_ws) as seen:
+            hook = AspHook(conn_id)
+            second = (hook.settings.port, hook.settings.port)
+        client.delete_workspace("reborn")
+    assert second[0] == second[1] != first
+    assert seen.seen["GET workspace"] == 1
