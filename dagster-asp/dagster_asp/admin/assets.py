@@ -47,9 +47,16 @@ def build_asp_workspace_asset(
     resource_key: str = "asp_admin",
     key: Optional[dg.AssetKey] = None,  # noqa: UP045
     group_name: Optional[str] = None,  # noqa: UP045
+    timeout: float = DEFAULT_TIMEOUT,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> dg.AssetsDefinition:
     """The workspace's asset (default key :func:`workspace_asset_key`); materializing it
-    creates the workspace or PATCHes what differs. Unchanged: one GET, ``asp/action: none``."""
+    creates the workspace or PATCHes what differs (with ``sample_connections``, then waits
+    until its sample connection is READY). Unchanged: one GET, ``asp/action: none``.
+
+    :param timeout: seconds a materialization may take, requests and the wait together.
+    :param poll_interval: seconds between two looks while waiting.
+    """
 
     spec = dg.AssetSpec(
         key=key or workspace_asset_key(workspace.name),
@@ -68,7 +75,9 @@ def build_asp_workspace_asset(
     def _workspace(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         admin: AspAdmin = getattr(context.resources, resource_key)
         with dagster_errors(log=context.log):
-            outcome = ensure_workspace(admin.get_client(), context.log, workspace)
+            outcome = ensure_workspace(
+                admin, context.log, workspace, timeout=timeout, poll_interval=poll_interval
+            )
         return dg.MaterializeResult(metadata=outcome.metadata())
 
     return _workspace
@@ -142,7 +151,7 @@ def _connection_asset(
         admin: AspAdmin = getattr(context.resources, resource_key)
         with dagster_errors(log=context.log):
             outcome = deploy_connection(
-                admin.get_client(),
+                admin,
                 context.log,
                 workspace_name,
                 spec,

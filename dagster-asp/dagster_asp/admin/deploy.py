@@ -1,18 +1,18 @@
-"""The Admin API's steps inside a Dagster step: look, ask the core's plan
-(:mod:`asp_core.admin.deploy`), send what it says, wait with the core's bounded waits
-(:mod:`asp_core.admin.waits`). No decision is taken here. What is logged and returned names
+"""The Admin API's steps inside a Dagster step: the core's drivers
+(:mod:`asp_core.admin.apply`: look, plan, send, wait; the same legs and words as the Airflow
+operators), each with a client of its own bounded by the step's ``timeout``, and what they
+did as Dagster metadata. No decision is taken here. What is logged and returned names
 actions and field paths, never a value of the body (it may hold secrets)."""
 
 import dataclasses
-import time
 from typing import Any, Optional
 
 import dagster as dg
 
-from asp_core.admin import AdminClient, AdminNotFoundError
-from asp_core.admin.deploy import judge_connection, plan_connection, plan_workspace
+from asp_core.admin.apply import synchronous as apply
+from asp_core.admin.steps import Step
 from asp_core.admin.waits import synchronous as waits
-from asp_core.errors import AspDefinitionConflictError
+from dagster_asp.admin.resource import AspAdmin
 from dagster_asp.admin.specs import AspConnectionSpec, AspWorkspaceSpec
 
 #: Seconds a deploy or a delete may take, requests and waits together (the core's bound for
@@ -34,6 +34,18 @@ class Outcome:
     secrets_sent: tuple[str, ...] = ()
     hostnames: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, step: Step) -> "Outcome":
+        hostnames = () if step.connection is not None else (step.doc or {}).get("hostnames")
+        return cls(
+            step.action,
+            step.changed,
+            step.reason,
+            step.state,
+            step.secrets_sent,
+            tuple(str(h) for h in hostnames or ()),
+        )
+
     def metadata(self) -> dict[str, Any]:
         """Dagster metadata: JSON names and states, never a value of the body."""
         metadata: dict[str, Any] = {
@@ -50,23 +62,8 @@ class Outcome:
         return metadata
 
 
-class _Clock:
-    def __init__(self, timeout: float) -> None:
-        self.deadline = time.monotonic() + timeout
-
-    def left(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
-
-
-def _get_connection(client: AdminClient, workspace: str, name: str) -> Optional[dict[str, Any]]:  # noqa: UP045
-    try:
-        return client.get_connection(workspace, name)
-    except AdminNotFoundError:
-        return None
-
-
 def deploy_connection(
-    client: AdminClient,
+    admin: AspAdmin,
     log: Any,
     workspace: str,
     spec: AspConnectionSpec,
@@ -76,61 +73,47 @@ def deploy_connection(
 ) -> Outcome:
     """Make connection ``spec.name`` of ``workspace`` match ``spec`` and wait until it is
     READY; unchanged (and READY) it is one GET."""
-    clock = _Clock(timeout)
-    name = spec.name
-    current = _get_connection(client, workspace, name)
-    plan = plan_connection(
-        current, name, spec.definition, spec.secret_values(), update_secrets=spec.update_secrets
-    )
-    log.info(f"Connection {name!r} of workspace {workspace!r}: {plan.action} ({plan.reason}).")
-    doc = current
-    if plan.action == "replace":
-        if not spec.allow_replace:
-            raise AspDefinitionConflictError(
-                f"Connection {name!r} of workspace {workspace!r}: {plan.reason}; deleting and "
-                "creating it stops the processors that use it, so it is not done unless "
-                "allow_replace=True."
-            )
-        client.delete_connection(workspace, name)
-        waits.connection_gone(
-            client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
+    with admin.bounded_client(timeout) as client:
+        step = apply.deploy_connection(
+            client,
+            workspace,
+            spec.name,
+            spec.definition,
+            spec.secret_values(),
+            update_secrets=spec.update_secrets,
+            allow_replace=spec.allow_replace,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            log=log,
         )
-        doc = client.create_connection(workspace, plan.body)
-    elif plan.action == "create":
-        doc = client.create_connection(workspace, plan.body)
-    elif plan.action == "update":
-        doc = client.update_connection(workspace, name, plan.body)
-    verdict = judge_connection(doc)
-    if not verdict.ready:  # PENDING: wait; FAILED or gone: the wait's one look raises
-        log.info(f"Connection {name!r}: {verdict.state}; waiting until READY.")
-        doc = waits.connection_ready(
-            client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
-        )
-    sent = tuple(spec.secrets) if plan.writes else ()
-    return Outcome(plan.action, plan.changed, plan.reason, judge_connection(doc).state, sent)
+    return Outcome.of(step)
 
 
-def ensure_workspace(client: AdminClient, log: Any, spec: AspWorkspaceSpec) -> Outcome:
-    """Create the workspace, or PATCH its region or stream config, or nothing (one GET)."""
-    try:
-        current: Optional[dict[str, Any]] = client.get_workspace(spec.name)  # noqa: UP045
-    except AdminNotFoundError:
-        current = None
-    plan = plan_workspace(current, spec.name, **spec.plan_kwargs())
-    log.info(f"Workspace {spec.name!r}: {plan.action} ({plan.reason}).")
-    doc = current or {}
-    if plan.action == "create":
-        doc = client.create_workspace(
-            spec.name, **spec.plan_kwargs(), sample_connections=spec.sample_connections
+def ensure_workspace(
+    admin: AspAdmin,
+    log: Any,
+    spec: AspWorkspaceSpec,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+) -> Outcome:
+    """Create the workspace, or PATCH its region or stream config, or nothing (one GET);
+    with ``sample_connections``, its sample connection READY."""
+    with admin.bounded_client(timeout) as client:
+        step = apply.ensure_workspace(
+            client,
+            spec.name,
+            **spec.plan_kwargs(),
+            sample_connections=spec.sample_connections,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            log=log,
         )
-    elif plan.action == "update":
-        doc = client.update_workspace(spec.name, plan.body)
-    hostnames = tuple(str(h) for h in doc.get("hostnames") or ())
-    return Outcome(plan.action, plan.changed, plan.reason, hostnames=hostnames)
+    return Outcome.of(step)
 
 
 def delete_workspace(
-    client: AdminClient,
+    admin: AspAdmin,
     log: Any,
     name: str,
     *,
@@ -138,20 +121,15 @@ def delete_workspace(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> bool:
     """Delete the workspace and wait until it is gone; False when there was none (one GET)."""
-    clock = _Clock(timeout)
-    try:
-        client.get_workspace(name)
-    except AdminNotFoundError:
-        log.info(f"Workspace {name!r}: absent; nothing to delete.")
-        return False
-    log.info(f"Workspace {name!r}: deleting; waiting until it is gone.")
-    client.delete_workspace(name)
-    waits.workspace_gone(client, name, timeout=clock.left(), poll_interval=poll_interval)
-    return True
+    with admin.bounded_client(timeout) as client:
+        step = apply.delete_workspace(
+            client, name, timeout=timeout, poll_interval=poll_interval, log=log
+        )
+    return step.deleted
 
 
 def delete_connection(
-    client: AdminClient,
+    admin: AspAdmin,
     log: Any,
     workspace: str,
     name: str,
@@ -162,14 +140,14 @@ def delete_connection(
 ) -> bool:
     """Delete the connection (and, with ``wait``, wait until it is gone); False when there
     was none (one GET)."""
-    clock = _Clock(timeout)
-    if _get_connection(client, workspace, name) is None:
-        log.info(f"Connection {name!r} of workspace {workspace!r}: absent; nothing to delete.")
-        return False
-    log.info(f"Connection {name!r} of workspace {workspace!r}: deleting.")
-    client.delete_connection(workspace, name)
-    if wait:
-        waits.connection_gone(
-            client, workspace, name, timeout=clock.left(), poll_interval=poll_interval
+    with admin.bounded_client(timeout) as client:
+        step = apply.delete_connection(
+            client,
+            workspace,
+            name,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            log=log,
         )
-    return True
+    return step.deleted

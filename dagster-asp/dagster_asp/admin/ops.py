@@ -32,8 +32,9 @@ class AspWaitConfig(dg.Config):
     poll_interval: float = DEFAULT_POLL_INTERVAL
 
 
-class AspEnsureWorkspaceConfig(dg.Config):
-    """The workspace as it should be (``tier``/``max_tier_size`` empty: Atlas's defaults)."""
+class AspEnsureWorkspaceConfig(AspWaitConfig):
+    """The workspace as it should be (``tier``/``max_tier_size`` empty: Atlas's defaults);
+    with ``sample_connections`` the op waits until its sample connection is READY."""
 
     workspace_name: str
     cloud_provider: str = "AWS"
@@ -82,7 +83,13 @@ def asp_ensure_workspace_op(
             max_tier_size=config.max_tier_size,
             sample_connections=config.sample_connections,
         )
-        outcome = ensure_workspace(asp_admin.get_client(), context.log, spec)
+        outcome = ensure_workspace(
+            asp_admin,
+            context.log,
+            spec,
+            timeout=config.timeout,
+            poll_interval=config.poll_interval,
+        )
     return {
         "workspace_name": spec.name,
         "action": outcome.action,
@@ -99,7 +106,7 @@ def asp_delete_workspace_op(
     "deleted"}`` (False: there was none)."""
     with dagster_errors(log=context.log):
         deleted = delete_workspace(
-            asp_admin.get_client(),
+            asp_admin,
             context.log,
             config.workspace_name,
             timeout=config.timeout,
@@ -123,7 +130,7 @@ def asp_deploy_connection_op(
             allow_replace=config.allow_replace,
         )
         outcome = deploy_connection(
-            asp_admin.get_client(),
+            asp_admin,
             context.log,
             config.workspace_name,
             spec,
@@ -146,7 +153,7 @@ def asp_delete_connection_op(
     "deleted"}`` (False: there was none)."""
     with dagster_errors(log=context.log):
         deleted = delete_connection(
-            asp_admin.get_client(),
+            asp_admin,
             context.log,
             config.workspace_name,
             config.connection_name,

@@ -10,6 +10,8 @@ process's: one per credential, reused until shortly before it expires.
 """
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Optional
 
 import dagster as dg
@@ -22,6 +24,8 @@ from dagster_asp.clients import close_clients
 
 #: How errors name the resource.
 SOURCE = "asp_admin"
+#: The least time :meth:`AspAdmin.bounded_client` gives a call.
+MIN_WITHIN = 1.0
 
 
 class AspAdmin(dg.ConfigurableResource):
@@ -97,6 +101,19 @@ class AspAdmin(dg.ConfigurableResource):
             args, kwargs = self._client_args()
             self._client = AdminClient(*args, **kwargs)
         return self._client
+
+    @contextlib.contextmanager
+    def bounded_client(self, seconds: float) -> Iterator[AdminClient]:
+        """A client of its own whose every call, retries included, ends within about
+        ``seconds`` (its request timeout and deadline capped by them, at least a second);
+        closed when the block ends. What a step with a ``timeout`` uses, so a silent Admin
+        API costs the step's timeout, not the resource's ``deadline``."""
+        args, kwargs = self._client_args()
+        within = max(float(seconds), MIN_WITHIN)
+        kwargs["timeout"] = min(float(kwargs["timeout"]), within)
+        kwargs["deadline"] = min(float(kwargs["deadline"]), within)
+        with AdminClient(*args, **kwargs) as client:
+            yield client
 
     def get_async_client(self) -> AsyncAdminClient:
         """An asyncio Admin API client for the running event loop; closed when the run ends

@@ -1,8 +1,10 @@
 """The emulator's Admin API as an ``AspAdmin`` resource, the requests it received, and a
 connection made FAILED while a step waits for it."""
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Optional
 
 from asp_core.admin import AdminClient, AdminNotFoundError, ServiceAccount
@@ -82,3 +84,29 @@ def fail_once_created(
             raise errors[0]
 
     return join
+
+
+@contextlib.contextmanager
+def after_requests(
+    workspace: Workspace, key: str, n: int, action: Callable[[], object]
+) -> Iterator[None]:
+    """Run ``action`` (in a thread) once ``key`` (``"GET connection"``) has been received
+    ``n`` more times (within 60 s): "mid-wait", after the code under test looked."""
+    start = workspace.admin_request_counts().get(key, 0)
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            if workspace.admin_request_counts().get(key, 0) >= start + n:
+                action()
+                return
+            done.wait(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(60)
