@@ -3,7 +3,9 @@ connection registry (an HTTPS endpoint; a Kafka cluster whose credentials come f
 Airflow connection ``asp_stack_kafka``, never from this file), a processor reading the
 sample into Kafka, and a sample of its output. Teardown tasks then drop the processor,
 delete the connections and the workspace: each runs once its setup succeeded, even when a
-task between them failed, and the run's state ignores them.
+task between them failed, and the run's state ignores them. The workspace's setup only
+creates it (``wait_for_completion=False``; a sensor waits for its sample connection), so
+it succeeds whenever the workspace exists and the workspace's teardown always follows.
 
 Connections (JSON in ``AIRFLOW_CONN_<ID>``, or any secret backend):
 
@@ -64,7 +66,18 @@ with DAG(
     tags=["asp", "example"],
 ) as dag:
     workspace = AspCreateWorkspaceOperator(
-        task_id="create_workspace", workspace_name=WORKSPACE, tier="SP10", sample_connections=True
+        task_id="create_workspace",
+        workspace_name=WORKSPACE,
+        tier="SP10",
+        sample_connections=True,
+        wait_for_completion=False,  # a failed wait must not fail the setup: sample_ready
+    )
+    sample_ready = AspConnectionReadySensor(
+        task_id="sample_ready",
+        workspace_name=WORKSPACE,
+        connection_name="sample_stream_solar",
+        poke_interval=2,
+        timeout=600,
     )
     https = AspDeployConnectionOperator(
         task_id="deploy_https",
@@ -112,9 +125,9 @@ with DAG(
         task_id="delete_workspace", workspace_name=WORKSPACE
     )
 
-    workspace >> [https, kafka]
+    workspace >> [sample_ready, https, kafka]
     https >> https_ready
-    [https_ready, kafka] >> create >> start >> sample
+    [sample_ready, https_ready, kafka] >> create >> start >> sample
     sample >> drop.as_teardown(setups=create)
     drop >> delete_kafka.as_teardown(setups=kafka)
     drop >> delete_https.as_teardown(setups=https)

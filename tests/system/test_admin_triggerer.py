@@ -1,7 +1,9 @@
 """A deferrable Admin API operator under a real scheduler and a real triggerer (not
 ``dag.test()``): the deploy creates a connection that stays PENDING, the task defers, the
-triggerer looks through the async client; once the test lets the connection become READY,
-the task resumes and succeeds. Secrets appear in no file of the deployment."""
+triggerer looks through the async client and dies (SIGKILL); a new triggerer takes the
+trigger up from its kwargs alone and looks again; once the test lets the connection become
+READY, the task resumes and succeeds, nothing created twice. Secrets appear in no file of
+the deployment."""
 
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def deployment(tmp_path: Path, pending_ws: Workspace) -> Iterator[tuple[AirflowC
     settings = {
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        # a dead triggerer's triggers go to another after 5 s without its heartbeat
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
         "AIRFLOW_CONN_ASP_ADMIN_DEFAULT": json.dumps(conn),
     }
     cluster = AirflowCluster(tmp_path / "home", settings=settings)
@@ -62,8 +66,12 @@ def task_state(cluster: AirflowCluster) -> str | None:
     return rows[0][0] if rows else None
 
 
-@pytest.mark.timeout(150)
-def test_a_deferred_deploy_is_resumed_by_a_real_triggerer(pending_ws, deployment) -> None:
+def looks(ws: Workspace) -> int:
+    return ws.admin_request_counts().get("GET connection", 0)
+
+
+@pytest.mark.timeout(240)
+def test_a_deferred_deploy_is_resumed_by_a_new_triggerer(pending_ws, deployment) -> None:
     cluster, secret = deployment
     started = time.monotonic()
     cluster.wait_for(lambda: task_state(cluster) == "deferred", 75, "the task to defer")
@@ -71,13 +79,14 @@ def test_a_deferred_deploy_is_resumed_by_a_real_triggerer(pending_ws, deployment
     assert classpath == "airflow_provider_asp.triggers.admin.AspAdminWaitTrigger"
     (kwargs,) = cluster.query("SELECT kwargs FROM trigger")[0]
     assert secret not in str(kwargs)
-    looks = pending_ws.admin_request_counts().get("GET connection", 0)
+    seen = looks(pending_ws)
     # the triggerer looks (through the async client) before the connection is READY
-    cluster.wait_for(
-        lambda: pending_ws.admin_request_counts().get("GET connection", 0) > looks + 1,
-        45,
-        "the triggerer to look",
-    )
+    cluster.wait_for(lambda: looks(pending_ws) > seen + 1, 45, "the triggerer to look")
+    cluster.kill("triggerer")  # a machine dying under it, mid-wait
+    seen = looks(pending_ws)
+    cluster.start_triggerer("triggerer-2")
+    cluster.wait_for(lambda: looks(pending_ws) > seen + 1, 90, "the new triggerer to look")
+    assert task_state(cluster) == "deferred"
     pending_ws.finish_admin_transitions()
     cluster.wait_for(lambda: task_state(cluster) == "success", 45, "the task to succeed")
     (try_number,) = cluster.query("SELECT try_number FROM task_instance")[0]
@@ -93,7 +102,7 @@ def test_a_deferred_deploy_is_resumed_by_a_real_triggerer(pending_ws, deployment
     assert pending_ws.admin_request_counts().get("POST connections") == 1
     assert cluster.query("SELECT count(*) FROM trigger") == [(0,)]  # cleaned up
     assert {ip for ip, _ in cluster.listening()} <= LOOPBACK
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 200
     written = [path for path in cluster.home.rglob("*") if path.is_file()]
     assert any(path.suffix == ".log" for path in written)
     assert not [path for path in written if secret.encode() in path.read_bytes()]

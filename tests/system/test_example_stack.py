@@ -58,26 +58,57 @@ def test_asp_stack_builds_everything_and_leaves_nothing(
     assert deferred(run) is deferrable  # the READY and gone waits take a second
     assert run.values["create_workspace"]["action"] == "create"
     assert run.values["create_workspace"]["hostnames"]
+    assert run.values["sample_ready"]["state"] == "READY"
     assert run.values["deploy_kafka"]["state"] == "READY"
     assert run.values["https_ready"]["state"] == "READY"
     sample = run.values["sample"]
     assert len(sample) == 5
     assert all(doc["obs"]["watts"] >= 100 for doc in sample)
     assert run.values["delete_workspace"] == {"workspace_name": WORKSPACE, "deleted": True}
-    # nothing left: no workspace, no connection, no processor
-    client = AdminClient(
-        stack_ws.project_id,
-        ServiceAccount(*stack_ws.service_account()),
-        base_url=stack_ws.admin_url,
-        ca_file=stack_ws.ca_file,
-    )
-    with client:
-        assert [w["name"] for w in client.list_workspaces()] == [stack_ws.workspace_name]
-        own = {c["name"] for c in client.list_connections(stack_ws.workspace_name)}
-    assert not own & {"alerts", "solar_kafka"}
-    assert stack_ws.processors() == {}
+    assert_nothing_left(stack_ws)
     for secret in secrets:
         assert secret not in run.output
         for path in airflow_home.rglob("*"):
             if path.is_file() and path.suffix != ".db":
                 assert secret not in path.read_text(errors="replace"), path
+
+
+def assert_nothing_left(ws: Workspace) -> None:
+    """No workspace but the emulator's own, no connection or processor of the stack."""
+    client = AdminClient(
+        ws.project_id, ServiceAccount(*ws.service_account()), base_url=ws.admin_url,
+        ca_file=ws.ca_file,
+    )  # fmt: skip
+    with client:
+        assert [w["name"] for w in client.list_workspaces()] == [ws.workspace_name]
+        own = {c["name"] for c in client.list_connections(ws.workspace_name)}
+    assert not own & {"alerts", "solar_kafka"}
+    assert ws.processors() == {}
+
+
+@pytest.mark.timeout(300)
+def test_a_middle_task_failing_still_tears_everything_down(
+    airflow_home: Path, stack_ws: Workspace
+) -> None:
+    """The workspace's sample connection refuses to be looked at (403): the READY check of
+    the middle fails at once, every task after it is skipped, yet each teardown whose setup
+    succeeded runs and nothing is left; the next run builds and tears down the stack again."""
+    env, _ = connections(stack_ws)
+    sample = f"/api/atlas/v2/groups/{stack_ws.project_id}/streams/{WORKSPACE}/connections/"
+    stack_ws.inject_admin_fault("GET", sample + "sample_stream_solar", status=403, times=-1)
+    try:
+        failed = dags_test(airflow_home, "asp_stack", deferrable=False, env_extra=env)
+    finally:
+        stack_ws.clear_admin_faults()
+    assert failed.state == "failed", failed.states
+    assert failed.states["create_workspace"] == "success"  # its setup did not wait
+    assert failed.states["sample_ready"] == "failed"
+    assert failed.states["create_processor"] == "upstream_failed"
+    for teardown in ("delete_kafka", "delete_https", "delete_workspace"):
+        assert failed.states[teardown] == "success", failed.states
+    assert failed.values["delete_workspace"] == {"workspace_name": WORKSPACE, "deleted": True}
+    assert_nothing_left(stack_ws)
+    again = dags_test(airflow_home, "asp_stack", deferrable=False, env_extra=env)
+    assert again.state == "success", again.states
+    assert again.values["create_workspace"]["action"] == "create"
+    assert_nothing_left(stack_ws)
