@@ -177,8 +177,8 @@ def test_a_failed_connection_fails_at_once_in_the_cores_words(ws, admin, monkeyp
         f"connection 'events' of workspace {name!r} is FAILED: "
         "Atlas reports the connection FAILED without a message"
     )
-    # the plan's look and the wait's one look, nothing sent, no waiting
-    assert requests_since(ws, before) == {"GET connection": 2}
+    # the plan's look judges it FAILED (as the Airflow operators do): nothing sent, no wait
+    assert requests_since(ws, before) == {"GET connection": 1}
     assert KAFKA_PASSWORD not in str(result.all_events)
 
 
