@@ -188,29 +188,15 @@ class AdminWait:
         from asp_core.admin.waits import synchronous as waits
 
         try:
-            if self.kind == "ready":
-                assert self.connection is not None
-                doc = waits.connection_ready(
-                    client,
-                    self.workspace,
-                    self.connection,
-                    timeout=timeout,
-                    poll_interval=poll_interval,
-                )
-                return self.ended(doc)
-            if self.connection is None:
-                waits.workspace_gone(
-                    client, self.workspace, timeout=timeout, poll_interval=poll_interval
-                )
-            else:
-                waits.connection_gone(
-                    client,
-                    self.workspace,
-                    self.connection,
-                    timeout=timeout,
-                    poll_interval=poll_interval,
-                )
-            return self.ended(None)
+            doc = waits.wait_for(
+                client,
+                self.workspace,
+                self.kind,
+                self.connection,
+                timeout=timeout,
+                poll_interval=poll_interval,
+            )
+            return self.ended(doc)
         except Exception as exc:
             look = self.ended_with(exc, first=timeout == 0)
             if look is None:
@@ -227,29 +213,15 @@ class AdminWait:
         while True:
             timeout = max(deadline - time.time(), 0.0)
             try:
-                if self.kind == "ready":
-                    assert self.connection is not None
-                    doc = await waits.connection_ready(
-                        client,
-                        self.workspace,
-                        self.connection,
-                        timeout=timeout,
-                        poll_interval=poll_interval,
-                    )
-                    return self.ended(doc)
-                if self.connection is None:
-                    await waits.workspace_gone(
-                        client, self.workspace, timeout=timeout, poll_interval=poll_interval
-                    )
-                else:
-                    await waits.connection_gone(
-                        client,
-                        self.workspace,
-                        self.connection,
-                        timeout=timeout,
-                        poll_interval=poll_interval,
-                    )
-                return self.ended(None)
+                doc = await waits.wait_for(
+                    client,
+                    self.workspace,
+                    self.kind,
+                    self.connection,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                )
+                return self.ended(doc)
             except Exception as exc:
                 look = self.ended_with(exc)
                 if look is None:

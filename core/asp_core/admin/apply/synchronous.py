@@ -328,19 +328,15 @@ def awaited(
     left = max(deadline - time.monotonic(), 0.0)
     if log is not None:
         log.info(f"Waiting up to {left:.0f} s for {step.awaited_what} to be {_word(step)}.")
-    if step.awaits == "ready":
-        assert step.awaited is not None
-        doc = waits.connection_ready(
-            client, step.workspace, step.awaited, timeout=left, poll_interval=poll_interval
-        )
-        return step.seen(doc)
-    if step.awaited is None:
-        waits.workspace_gone(client, step.workspace, timeout=left, poll_interval=poll_interval)
-    else:
-        waits.connection_gone(
-            client, step.workspace, step.awaited, timeout=left, poll_interval=poll_interval
-        )
-    return step.seen(None)
+    doc = waits.wait_for(
+        client,
+        step.workspace,
+        step.awaits,
+        step.awaited,
+        timeout=left,
+        poll_interval=poll_interval,
+    )
+    return step.seen(doc)
 
 
 def _word(step: Step) -> str:

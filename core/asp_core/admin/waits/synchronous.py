@@ -106,6 +106,33 @@ def workspace_gone(
     _until(look, _gone, what, timeout, poll_interval, lambda doc: "still there")
 
 
+def wait_for(
+    client: AdminClient,
+    workspace: str,
+    kind: str,
+    connection: str | None = None,
+    *,
+    timeout: float,
+    poll_interval: float = POLL_INTERVAL,
+) -> dict[str, Any] | None:
+    """The wait ``kind`` names: ``"ready"`` (:func:`connection_ready`, its document) or
+    ``"gone"`` (:func:`connection_gone`, or :func:`workspace_gone` without a connection;
+    None)."""
+    if kind == "ready":
+        if connection is None:
+            raise ValueError("a READY wait needs a connection")
+        return connection_ready(
+            client, workspace, connection, timeout=timeout, poll_interval=poll_interval
+        )
+    if kind != "gone":
+        raise ValueError(f"kind must be ready or gone, not {kind!r}")
+    if connection is None:
+        workspace_gone(client, workspace, timeout=timeout, poll_interval=poll_interval)
+    else:
+        connection_gone(client, workspace, connection, timeout=timeout, poll_interval=poll_interval)
+    return None
+
+
 def _gone(doc: dict[str, Any] | None) -> bool:
     return doc is None
 
