@@ -118,6 +118,7 @@ def test_the_provider_alone_has_no_emulator_and_no_test_only_dependency(source, 
         "import airflow_provider_asp.operators.admin, airflow_provider_asp.sensors.admin\n"
         "import airflow_provider_asp.triggers.admin, airflow_provider_asp.hooks.admin\n"
         "import asp_core.waiting.synchronous, asp_core.stream_processing\n"
+        "import asp_core.admin.apply.synchronous, asp_core.admin.steps\n"
         "from asp_core.waiting.matching import matches\n"
         "assert matches({'a': {'$gt': 1}}, {'a': 2})\n"
         "assert importlib.util.find_spec('asp_emulator') is None\n"

@@ -8,6 +8,7 @@ once the code under test has looked; nothing waits for luck."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_asp import example_dags
 from airflow_provider_asp.hooks.admin import AspAdminHook
 from airflow_provider_asp.operators.admin import (
     AspCreateWorkspaceOperator,
@@ -394,3 +396,17 @@ def test_the_words_are_the_dagster_assets(admin_ws: Workspace, run, capfd) -> No
         "creating it stops the processors that use it, so it is not done unless "
         "allow_replace=True."
     ) in capfd.readouterr().out
+
+
+def test_importing_the_stack_dag_sends_nothing(admin_ws: Workspace, add_connection) -> None:
+    wire = admin_ws.airflow_connection()
+    del wire["host"], wire["port"]
+    wire["extra"].update(admin_conn_id="asp_admin_default", workspace_name="asp-stack")
+    add_connection("asp_stack", json.dumps(wire))
+    path = f"{example_dags.__path__[0]}/asp_stack.py"
+    spec = importlib.util.spec_from_file_location("asp_stack_import", path)
+    assert spec is not None
+    assert spec.loader is not None
+    with requests(admin_ws) as seen:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert seen.seen == {}  # not even a token
