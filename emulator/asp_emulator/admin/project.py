@@ -338,7 +338,7 @@ class Project:
             if key in body and body[key] != conn.doc.get(key):
                 raise ApiError(
                     400,
-                    "STREAM_NETWORKING_CANNOT_BE_MODIFIED",
+                    "STREAM_NETWORKING_ACCESS_TYPE_CANNOT_BE_MODIFIED",
                     "A connection's networking cannot change; delete and recreate it.",
                     [key],
                 )
