@@ -161,9 +161,8 @@ def main() -> None:
     say("\nThe same definitions in the Dagster UI (against an emulator or a workspace):")
     names = " ".join(f"{k}=..." for k in env)
     say(f"  {names} dagster dev -m {MODULE} -h 127.0.0.1")
-    say("  (an emulator to point them at: python -m asp_emulator serve --connection cluster0;")
-    say("   it serves no Admin API: the workspace and connection assets need Atlas or")
-    say("   Workspace(admin_api=True), as in this demo)")
+    say("  (an emulator that prints them all: python -m asp_emulator serve --admin-api;")
+    say("   materialize the workspace and cluster0 assets first: they deploy the connection)")
     say(f"Demo took {time.monotonic() - began:.1f} s.")
     if found or left:
         raise SystemExit(1)

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reply-shape", choices=REPLY_SHAPES, default="live")
     serve.add_argument("--tls-cert-key-file", help="server certificate and key (PEM)")
     serve.add_argument("--tls-ca-file", help="the CA that signed --tls-cert-key-file (PEM)")
+    serve.add_argument(
+        "--admin-api",
+        action="store_true",
+        help="also serve the Atlas Administration API (HTTPS, 127.0.0.1) and print its "
+        "asp_admin connection and ASP_ADMIN_* variables (a new Project Owner service account)",
+    )
     serve.add_argument("--solar-rate", type=float, default=20.0, help="sample_stream_solar docs/s")
     serve.add_argument(
         "--connection", action="append", default=[], help="an in-memory connection to add"
@@ -190,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             x509_users=args.x509_user,
             limits=limits_from(args),
             transition_delay=args.transition_delay,
+            admin_api=args.admin_api,
         )
     except ValueError as exc:
         print(f"asp-emulator: {exc}", file=sys.stderr)
@@ -211,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.env_file:
             write_env_file(args.env_file, lines)
         print(json.dumps(ready))
-        print("# Point Airflow (asp_default) and Dagster (ASP_*) at it: paste these lines")
+        what = "asp_default, asp_admin_default" if args.admin_api else "asp_default"
+        print(f"# Point Airflow ({what}) and Dagster (ASP_*) at it: paste these lines")
         print("\n".join(lines), flush=True)
         try:
             while not stop.wait(0.5):

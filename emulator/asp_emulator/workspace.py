@@ -87,9 +87,10 @@ class Workspace:
     ``transition_delay`` makes start and stop take effect that many seconds after they are
     acknowledged.
 
-    With ``admin_api`` it also serves the Atlas Administration API (first slice: workspaces
-    and the connection registry of project ``project_id``) over HTTPS at :attr:`admin_url`,
-    on 127.0.0.1, sharing the wire's connection registry; connections created there are
+    With ``admin_api`` it also serves the Atlas Administration API (workspaces, connection
+    registries, processors and logs of project ``project_id``) over HTTPS at :attr:`admin_url`,
+    on 127.0.0.1, sharing the wire's state (a workspace created there answers on the wire at
+    the hostname it reports); connections created there are
     READY ``admin_ready_delay`` seconds later, deletions are gone ``admin_delete_delay``
     seconds after their 202, and tokens last ``admin_token_ttl`` seconds.
 
@@ -402,6 +403,11 @@ class Workspace:
         return f"asp://{credentials}@{self.host}:{self.port}/?{query}"
 
     # -- the Admin API (admin_api=True) ------------------------------------------------------
+    @property
+    def admin_api(self) -> bool:
+        """Whether this workspace serves the Admin API."""
+        return self._admin is not None
+
     async def _launch_wire_side(self, name: str, stream_config: dict[str, str]) -> WireSide:
         """The wire side of workspace ``name``, created over the Admin API: its own
         registry and processors, served on 127.0.0.1 (a free port) with this workspace's

@@ -259,6 +259,38 @@ def test_pending_connections_become_ready_and_deletions_finish(slow_ws: Workspac
         api.http.close()
 
 
+def test_a_kafka_connection_deploying_refuses_its_delete(slow_ws: Workspace) -> None:
+    # Atlas: 409 STREAM_KAFKA_CONNECTION_IS_DEPLOYING until READY or FAILED (Kafka only)
+    api = Api(slow_ws)
+    path = f"/{slow_ws.workspace_name}/connections"
+    try:
+        for name in ("deploying", "failing"):
+            assert api("POST", path, {"name": name, "type": "Kafka"}).status_code == 200
+            refused = api("DELETE", f"{path}/{name}")
+            assert refused.status_code == 409
+            assert refused.json() == {
+                "detail": f"Stream Kafka connection {name} is currently deploying. "
+                "Please retry the request later.",
+                "error": 409,
+                "errorCode": "STREAM_KAFKA_CONNECTION_IS_DEPLOYING",
+                "parameters": [name],
+                "reason": "Conflict",
+            }
+            assert api("GET", f"{path}/{name}").json()["state"] == "PENDING"  # untouched
+        slow_ws.fail_admin_connection("failing", "broker unreachable")
+        assert api("DELETE", f"{path}/failing").status_code == 202
+        slow_ws.finish_admin_transitions()  # "deploying" READY, "failing" gone
+        assert api("DELETE", f"{path}/deploying").status_code == 202
+        assert api("GET", f"{path}/deploying").json()["state"] == "DELETING"
+        other = api("POST", path, {"name": "hooks2", "type": "Https", "url": "https://x.example"})
+        assert other.json()["state"] == "PENDING"
+        assert api("DELETE", f"{path}/hooks2").status_code == 202  # not Kafka: no refusal
+        slow_ws.finish_admin_transitions()
+        assert api("GET", f"{path}/deploying").status_code == 404
+    finally:
+        api.http.close()
+
+
 def test_only_with_admin_api() -> None:
     ws = Workspace()
     with pytest.raises(RuntimeError, match="admin_api=True"):

@@ -163,7 +163,7 @@ def test_networking_changes_are_refused_with_atlas_code(ws: Workspace, api: Api)
     ws.finish_admin_transitions()
     changed = api("PATCH", f"{path}/netk", {"networking": {"access": {"type": "VPC"}}})
     assert changed.status_code == 400
-    assert changed.json()["errorCode"] == "STREAM_NETWORKING_CANNOT_BE_MODIFIED"
+    assert changed.json()["errorCode"] == "STREAM_NETWORKING_ACCESS_TYPE_CANNOT_BE_MODIFIED"
     assert changed.json()["parameters"] == ["networking"]
     same = api("PATCH", f"{path}/netk", {"networking": {"access": {"type": "PUBLIC"}}})
     assert same.status_code == 200

@@ -212,3 +212,53 @@ def test_serve_prints_the_lines_a_user_pastes(tmp_path: Any) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_serve_with_the_admin_api_prints_its_connection_and_variables() -> None:
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asp_emulator", "serve", "--admin-api"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline())
+        assert ready["admin_url"].startswith("https://127.0.0.1:")
+        assert "asp_admin_default" in process.stdout.readline()
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(4)]
+        assert lines[2].startswith("export AIRFLOW_CONN_ASP_ADMIN_DEFAULT='")
+        names = ["AIRFLOW_CONN_ASP_ADMIN_DEFAULT", "ASP_ADMIN_URL", "ASP_ADMIN_PROJECT_ID"]
+        names += ["ASP_ADMIN_CLIENT_ID", "ASP_ADMIN_CLIENT_SECRET", "ASP_WORKSPACE_NAME"]
+        script = "\n".join([*lines, *(f'printf "%s\\0" "${name}"' for name in names)])
+        shell = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+        )
+        values = dict(zip(names, shell.stdout.split("\0"), strict=False))
+        connection = json.loads(values["AIRFLOW_CONN_ASP_ADMIN_DEFAULT"])
+        assert connection["conn_type"] == "asp_admin"
+        assert connection["extra"]["base_url"] == values["ASP_ADMIN_URL"] == ready["admin_url"]
+        assert values["ASP_ADMIN_PROJECT_ID"] == ready["project_id"]
+        assert values["ASP_WORKSPACE_NAME"] == ready["workspace_name"]
+        # the printed service account is a real one: it gets a token and lists the workspace
+        with httpx.Client(base_url=ready["admin_url"], verify=ready["ca_file"]) as http:
+            token = http.post(
+                "/api/oauth/token",
+                auth=(values["ASP_ADMIN_CLIENT_ID"], values["ASP_ADMIN_CLIENT_SECRET"]),
+                data={"grant_type": "client_credentials"},
+            ).json()["access_token"]
+            listed = http.get(
+                f"/api/atlas/v2/groups/{ready['project_id']}/streams",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/vnd.atlas.2023-02-01+json",
+                },
+            )
+        assert [w["name"] for w in listed.json()["results"]] == [ready["workspace_name"]]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -9,6 +9,7 @@ from asp_core.admin.client import ATLAS_URL, AdminClient
 from asp_core.admin.errors import (
     AdminApiError,
     AdminAuthenticationError,
+    AdminConnectionDeployingError,
     AdminConnectionFailedError,
     AdminDownloadTooLargeError,
     AdminForbiddenError,
@@ -27,6 +28,7 @@ __all__ = [
     "AdminApiError",
     "AdminAuthenticationError",
     "AdminClient",
+    "AdminConnectionDeployingError",
     "AdminConnectionFailedError",
     "AdminDownloadTooLargeError",
     "AdminForbiddenError",

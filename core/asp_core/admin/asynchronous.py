@@ -9,8 +9,10 @@ that fails leaves the outcome unknown: raised, never resent); a resend that is r
 (409, 400, 404: the first attempt may have landed after the look) is judged by a look too.
 A token that cannot be fetched sent nothing: retried as such. A 401 on a service account's
 token fetches a new token once; a 404 on delete is success unless it says the project is
-missing. Each phase of a request (connect, send, each read) is bounded by ``timeout``, and
-every call by ``attempts`` and ``deadline`` (no pause runs past it). Tokens come from a
+missing; a connection's delete that Atlas refuses while the connection deploys (409
+``STREAM_KAFKA_CONNECTION_IS_DEPLOYING``) is asked again until the deadline. Each phase of a
+request (connect, send, each read) is bounded by ``timeout``, and every call by
+``attempts`` and ``deadline`` (no pause runs past it). Tokens come from a
 :class:`~asp_core.admin.auth.TokenCache` shared by the threads and the tasks of the process
 (one fetch per credential at a time). Names are single path segments: ``""``, ``.`` and
 ``..`` are refused (ValueError), as URL normalization would turn them into another path.
@@ -35,7 +37,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
     stop_before_delay,
 )
 
@@ -44,6 +45,7 @@ from asp_core.admin.auth import TOKEN_PATH, TOKENS, ApiKey, Credential, ServiceA
 from asp_core.admin.errors import (
     AdminApiError,
     AdminAuthenticationError,
+    AdminConnectionDeployingError,
     AdminDownloadTooLargeError,
     AdminNotFoundError,
     AdminRateLimitedError,
@@ -56,9 +58,12 @@ from asp_core.admin.errors import (
 )
 from asp_core.admin.pages import MAX_ITEMS_PER_PAGE, Pager
 from asp_core.admin.retries import (
+    KAFKA_DEPLOYING,
     AsyncLook,
+    StopAfterAttempts,
     backoff,
     contains,
+    deploying,
     explain,
     json_of,
     retry_after,
@@ -220,9 +225,29 @@ class AsyncAdminClient:
         path = self._connections(workspace, name)
         return await self._write("PATCH", path, dict(changes), look=self._applied(path, changes))
 
-    async def delete_connection(self, workspace: str, name: str) -> None:
-        """Ask for the connection's deletion; absent is success."""
-        await self._delete(self._connections(workspace, name))
+    async def delete_connection(
+        self, workspace: str, name: str, *, deadline: float | None = None
+    ) -> None:
+        """Ask for the connection's deletion; absent is success. While Atlas refuses it
+        because the connection is still deploying (409
+        ``STREAM_KAFKA_CONNECTION_IS_DEPLOYING``: a Kafka connection being provisioned,
+        PENDING), it is asked again with backoff, for at most ``deadline`` seconds (None:
+        the client's ``deadline``), then :class:`AdminConnectionDeployingError`. No other
+        409 is retried."""
+        path = self._connections(workspace, name)
+        try:
+            await self._delete(path, patient=deploying, deadline=deadline)
+        except AdminRequestError as exc:
+            if not deploying(exc) or not exc.retry:  # not retried: another reason than time
+                raise
+            bound = self._deadline if deadline is None else deadline
+            raise AdminConnectionDeployingError(
+                f"DELETE {path}: connection {name!r} of workspace {workspace!r} is still "
+                f"deploying: Atlas refused its deletion (409 {KAFKA_DEPLOYING}) for the whole "
+                f"deadline of {bound:g} s; it can be deleted once READY or FAILED",
+                status=409,
+                error_code=KAFKA_DEPLOYING,
+            ) from None
 
     # -- processors ---------------------------------------------------------------------------
     async def list_processors(
@@ -400,7 +425,14 @@ class AsyncAdminClient:
 
         return look
 
-    async def _delete(self, path: str, version: str = versions.STREAMS) -> None:
+    async def _delete(
+        self,
+        path: str,
+        version: str = versions.STREAMS,
+        *,
+        patient: Callable[[BaseException], bool] | None = None,
+        deadline: float | None = None,
+    ) -> None:
         async def look() -> tuple[bool, Any]:
             try:
                 doc = await self._read("GET", path, attempts=1, version=version)
@@ -411,7 +443,7 @@ class AsyncAdminClient:
             return doc.get("state") in ("DELETING", "DELETED"), None
 
         try:
-            await self._call("DELETE", path, version, look=look)
+            await self._call("DELETE", path, version, look=look, patient=patient, deadline=deadline)
         except AdminNotFoundError as exc:
             if not is_gone(exc):
                 raise
@@ -458,8 +490,12 @@ class AsyncAdminClient:
         params: Mapping[str, Any] | None = None,
         look: AsyncLook | None = None,
         attempts: int | None = None,
+        patient: Callable[[BaseException], bool] | None = None,
+        deadline: float | None = None,
     ) -> Any:
-        """One call with its retries; ``look`` marks a write (see the module's docstring)."""
+        """One call with its retries; ``look`` marks a write (see the module's docstring).
+        ``patient``: refusals retried until ``deadline`` (None: the client's), not counted
+        as attempts."""
         unsure = False  # an attempt of this write went out and its outcome is not known
 
         async def attempt() -> Any:
@@ -480,12 +516,23 @@ class AsyncAdminClient:
                 return await self._after_failed_write(error, look)  # a refused resend
             raise error
 
-        return await self._retrying(method, path, attempts)(attempt)
+        retrying = self._retrying(method, path, attempts, patient=patient, deadline=deadline)
+        return await retrying(attempt)
 
-    def _retrying(self, method: str, path: str, attempts: int | None = None) -> AsyncRetrying:
+    def _retrying(
+        self,
+        method: str,
+        path: str,
+        attempts: int | None = None,
+        *,
+        patient: Callable[[BaseException], bool] | None = None,
+        deadline: float | None = None,
+    ) -> AsyncRetrying:
+        excused = patient or _never
         return AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(attempts or self._attempts) | stop_before_delay(self._deadline),
+            retry=retry_if_exception(lambda exc: retryable(exc, also=patient)),
+            stop=StopAfterAttempts(attempts or self._attempts, excused)
+            | stop_before_delay(self._deadline if deadline is None else deadline),
             wait=self._wait,
             reraise=True,
             before_sleep=lambda state: log.warning(
@@ -711,6 +758,10 @@ def _document(response: httpx.Response, method: str, path: str) -> Any:
             status=response.status_code,
         )
     return doc
+
+
+def _never(exc: BaseException) -> bool:
+    return False
 
 
 class _Unsent(Exception):

@@ -108,6 +108,12 @@ class AdminWaitTimeoutError(AdminTimeoutError):
     message says what was last seen."""
 
 
+class AdminConnectionDeployingError(AdminWaitTimeoutError):
+    """A connection's delete that Atlas refused until the call's deadline because the
+    connection was still deploying (409 ``STREAM_KAFKA_CONNECTION_IS_DEPLOYING``: being
+    provisioned, PENDING); it can be deleted once READY or FAILED."""
+
+
 class AdminConnectionFailedError(Unretryable, AdminApiError):
     """A connection Atlas reports FAILED; the message carries Atlas's words
     (``errorMessage``)."""

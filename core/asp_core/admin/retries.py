@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from tenacity import RetryCallState
+from tenacity.stop import stop_base
 
 from asp_core.admin.errors import (
     AdminApiError,
@@ -26,14 +27,45 @@ Fetch = Callable[[], dict[str, Any] | None]
 AsyncFetch = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
-def retryable(exc: BaseException) -> bool:
-    """Whether a call's error is worth another attempt (429, 5xx, timeout, lost connection),
-    unless it is a write whose outcome stayed unknown."""
+#: Atlas's ``errorCode`` of its 409 to a DELETE of a Kafka connection still being
+#: provisioned (PENDING): "currently deploying. Please retry the request later."
+KAFKA_DEPLOYING = "STREAM_KAFKA_CONNECTION_IS_DEPLOYING"
+
+
+def retryable(exc: BaseException, also: Callable[[BaseException], bool] | None = None) -> bool:
+    """Whether a call's error is worth another attempt (429, 5xx, timeout, lost connection,
+    or what ``also`` says), unless it is a write whose outcome stayed unknown."""
     if isinstance(exc, AdminApiError) and not exc.retry:
         return False
+    if also is not None and also(exc):
+        return True
     return isinstance(exc, (AdminRateLimitedError, AdminServerError, AdminTimeoutError)) or (
         type(exc) is AdminApiError  # a lost connection
     )
+
+
+def deploying(exc: BaseException) -> bool:
+    """Whether ``exc`` is Atlas's refusal to delete a connection that is still deploying
+    (409 :data:`KAFKA_DEPLOYING`); no other 409 is."""
+    return (
+        isinstance(exc, AdminApiError) and exc.status == 409 and exc.error_code == KAFKA_DEPLOYING
+    )
+
+
+class StopAfterAttempts(stop_base):
+    """tenacity's ``stop_after_attempt``, not counting the attempts whose error ``excused``
+    says (refusals to wait out: only the call's deadline bounds those). One per call."""
+
+    def __init__(self, attempts: int, excused: Callable[[BaseException], bool]) -> None:
+        self.attempts = attempts
+        self.excused = excused
+        self.counted = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None or not self.excused(exc):
+            self.counted += 1
+        return self.counted >= self.attempts
 
 
 def unknown_outcome(exc: AdminApiError) -> bool:

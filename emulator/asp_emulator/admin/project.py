@@ -34,6 +34,8 @@ CONNECTION_TYPES = tuple(bodies.TYPE_FIELDS)
 SECRET_FIELDS = frozenset({"password", "clientSecret", "sslKey", "sslKeyPassword"})
 WORKSPACE_PATCH_FIELDS = frozenset(bodies.WORKSPACE_UPDATE)
 CLOUD_PROVIDERS = ("AWS", "AZURE", "GCP")
+#: Atlas's 409 to a DELETE of a Kafka connection still provisioning (PENDING): retry later.
+KAFKA_DEPLOYING = "STREAM_KAFKA_CONNECTION_IS_DEPLOYING"
 #: workspace and connection names: ASCII letters, digits, ``-`` and ``_``, 1 to 64
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -336,7 +338,7 @@ class Project:
             if key in body and body[key] != conn.doc.get(key):
                 raise ApiError(
                     400,
-                    "STREAM_NETWORKING_CANNOT_BE_MODIFIED",
+                    "STREAM_NETWORKING_ACCESS_TYPE_CANNOT_BE_MODIFIED",
                     "A connection's networking cannot change; delete and recreate it.",
                     [key],
                 )
@@ -346,6 +348,9 @@ class Project:
         return _public(conn.doc)
 
     def delete_connection(self, workspace: str, name: str) -> None:
+        """DELETING now, gone ``delete_delay`` seconds later. A Kafka connection still
+        PENDING (provisioning) is refused as Atlas does: 409 :data:`KAFKA_DEPLOYING`, until
+        it is READY or FAILED."""
         self.connection(workspace, name)  # 404 when absent
         record = self.workspaces[workspace]
         conn = record.connections.get(name)
@@ -357,6 +362,14 @@ class Project:
             )
         if conn.deleting:
             return
+        if conn.doc.get("type") == "Kafka" and conn.doc.get("state") == "PENDING":
+            raise ApiError(
+                409,
+                KAFKA_DEPLOYING,
+                f"Stream Kafka connection {name} is currently deploying. "
+                "Please retry the request later.",
+                [name],
+            )
         conn.deleting = True
         conn.doc["state"] = "DELETING"
         self._schedule(conn, self.delete_delay)
