@@ -167,8 +167,7 @@ class AdminWait:
 
         if isinstance(exc, AdminWaitTimeoutError):
             if first:
-                seen = str(exc).partition(" (")[2].rstrip(")")
-                detail = f" ({seen})" if seen else ""
+                detail = f" ({exc.last_seen})" if exc.last_seen else ""
                 return AdminLook("pending", f"{self.what} is not {self.awaited} yet{detail}.")
             return AdminLook("timeout", str(exc))
         if isinstance(exc, AdminConnectionFailedError):

@@ -105,7 +105,10 @@ def error_for(status: int, method: str, path: str, body: Any) -> AdminApiError:
 
 class AdminWaitTimeoutError(AdminTimeoutError):
     """A bounded wait (a connection READY, a workspace gone, ...) ran out of time; the
-    message says what was last seen."""
+    message says what was last seen, and ``last_seen`` holds those words alone ("" when
+    the raiser gave none)."""
+
+    last_seen: str = ""
 
 
 class AdminConnectionDeployingError(AdminWaitTimeoutError):

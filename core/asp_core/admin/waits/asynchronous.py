@@ -178,5 +178,7 @@ async def _until(
             last = "nothing seen" if seen is _UNSEEN else f"last seen: {describe(seen)}"
             if last_error:
                 last += f"; last look: {last_error}"
-            raise AdminWaitTimeoutError(f"{what}: not within {timeout:g} s ({last})")
+            error = AdminWaitTimeoutError(f"{what}: not within {timeout:g} s ({last})")
+            error.last_seen = last
+            raise error
         await asyncio.sleep(min(pause, left))
