@@ -197,3 +197,16 @@ def test_a_failed_connection_fails_the_task_at_once(slow_ws: Workspace, mode: st
         pytest.raises(AirflowFailException, match=f"connection '{name}' .* is FAILED"),
     ):
         run(task)
+
+
+def test_one_look_at_a_pending_connection_says_what_it_saw(slow_ws: Workspace) -> None:
+    from airflow_provider_asp.hooks.admin import AspAdminHook
+
+    name = "still-pending"
+    with AspAdminHook(CONN) as hook:
+        client = hook.get_conn()
+        client.create_connection(slow_ws.workspace_name, {"name": name, **HTTPS})
+        look = AdminWait("ready", slow_ws.workspace_name, name).wait(client, 0, 1)
+        client.delete_connection(slow_ws.workspace_name, name)
+    assert look.status == "pending"
+    assert look.message.endswith("is not READY yet (last seen: state PENDING).")
